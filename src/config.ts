@@ -1,0 +1,153 @@
+// Every limit, default and tunable of streamfleet lives here, parsed once with zod and frozen.
+// An empty object is a valid configuration: each field documents its default. Each area owns one
+// section; add new bounds to the section of the module that enforces them.
+import { z } from 'zod';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const TrickleConfigSchema = z.object({
+  /** Segments kept per channel (go-livepeer keeps 5: a ring at seq % 5). */
+  ringSize: z.number().int().min(2).max(64).default(5),
+  /** A channel with no new segment for this long is closed (names starting with `_` are exempt). */
+  idleTimeoutMs: z.number().int().positive().default(5 * 60_000),
+  /** How often idle channels are swept. */
+  sweepIntervalMs: z.number().int().positive().default(60_000),
+  /** 100 Continue keep-alive interval while a pre-opened POST has no data yet. */
+  keepAliveMs: z.number().int().positive().default(10_000),
+  /** Create a channel on its first POST; false answers 404 `Stream not found` instead. */
+  autoCreate: z.boolean().default(true),
+  /** Largest accepted segment body; a longer POST is cut off with 413. */
+  maxSegmentBytes: z.number().int().positive().default(64 * MiB),
+  /** Most channels one server holds at once (new ones answer 503). */
+  maxChannels: z.number().int().positive().default(10_000),
+  /** Clients: re-issue a request whose response headers have not arrived after this long. */
+  headerTimeoutMs: z.number().int().positive().default(20_000),
+  /** Clients: transient errors tolerated in a row before giving up. */
+  maxRetries: z.number().int().min(0).default(5),
+  /** Clients: first retry delay; doubles each try up to retryMaxMs. */
+  retryBaseMs: z.number().int().positive().default(500),
+  retryMaxMs: z.number().int().positive().default(5_000),
+});
+
+export const MediaConfigSchema = z.object({
+  /** Target frame size the graph sees (ai-runner: resize then center-crop). */
+  width: z.number().int().min(2).max(2048).default(512),
+  height: z.number().int().min(2).max(2048).default(512),
+  /** Input frame-rate cap in frames/s; 0 means no cap. */
+  maxInputFps: z.number().min(0).default(0),
+  /** Keyframe (and output segment) interval in seconds. */
+  gopSeconds: z.number().positive().default(2),
+  /** Bytes the demuxer probes before the first packet; under 128 KiB AAC packets come out without pts. */
+  probeBytes: z.number().int().min(32 * KiB).default(128 * KiB),
+  x264Preset: z.string().default('ultrafast'),
+  x264Tune: z.string().default('zerolatency'),
+  /** x264 constant rate factor. */
+  crf: z.number().int().min(0).max(51).default(23),
+});
+
+export const InferenceConfigSchema = z.object({
+  /** Directory holding `models/`; created with the built-in models on first use. */
+  workspace: z.string().default('./workspace'),
+  /** onnxruntime execution provider: cpu by default, cuda when asked and present. */
+  provider: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** Synthetic frames run right after compiling a graph, before the first real frame. */
+  warmupFrames: z.number().int().min(0).default(3),
+  /** Most nodes one prompt may hold. */
+  maxPromptNodes: z.number().int().positive().default(1_000),
+  /** Most prompts one stream may hold. */
+  maxPrompts: z.number().int().positive().default(16),
+  /** Compiled sessions kept per process, keyed by canonical graph. */
+  sessionCacheSize: z.number().int().positive().default(8),
+  /** onnxruntime intra-op threads per session. */
+  intraOpThreads: z.number().int().min(1).default(1),
+});
+
+export const BusConfigSchema = z.object({
+  /** NATS server URL; absent means the embedded in-process bus. */
+  natsUrl: z.string().optional(),
+  /** Default request/reply timeout. */
+  requestTimeoutMs: z.number().int().positive().default(5_000),
+  /** KV bucket names. */
+  streamsBucket: z.string().default('sf_streams'),
+  nodesBucket: z.string().default('sf_nodes'),
+});
+
+export const ActorConfigSchema = z.object({
+  /** Frames in flight per stream between decode and encode; the oldest waiting input is dropped beyond it. */
+  maxFramesInFlight: z.number().int().min(1).max(8).default(2),
+  /** How long a worker process may take to join the bus and warm up. */
+  workerStartTimeoutMs: z.number().int().positive().default(30_000),
+  heartbeatIntervalMs: z.number().int().positive().default(1_000),
+  /** Heartbeats missed in a row before a worker counts as hung and is restarted. */
+  heartbeatMisses: z.number().int().positive().default(3),
+  restartBackoffBaseMs: z.number().int().min(0).default(100),
+  restartBackoffMaxMs: z.number().int().positive().default(5_000),
+  /** Restarts allowed within restartWindowMs before the worker is `failed`. */
+  maxRestarts: z.number().int().min(0).default(5),
+  restartWindowMs: z.number().int().positive().default(60_000),
+  /** Wait for an input channel that does not exist yet; then the stream ends with `input_timeout`. */
+  inputWaitMs: z.number().int().positive().default(60_000),
+  /** No input for this long marks the stream degraded (recovers when input returns). */
+  degradedInputMs: z.number().int().positive().default(5_000),
+  /** Status events on `{id}-events` at least this often. */
+  eventsIntervalMs: z.number().int().positive().default(5_000),
+  /** Most streams this node runs at once. */
+  maxStreams: z.number().int().positive().default(16),
+  /** How long POST /stream/start waits for `running` before answering 504. */
+  startTimeoutMs: z.number().int().positive().default(30_000),
+});
+
+export const HttpConfigSchema = z.object({
+  port: z.number().int().min(0).max(65535).default(8000),
+  host: z.string().default('127.0.0.1'),
+  /** Embedded trickle server port; 0 turns it off. */
+  tricklePort: z.number().int().min(0).max(65535).default(3389),
+  /** Bearer token; absent means no auth. */
+  authToken: z.string().optional(),
+  /** Hosts (host or host:port) that subscribe/publish/control/events URLs may point to. */
+  allowedHosts: z.array(z.string()).default(['127.0.0.1', 'localhost', '[::1]', '::1']),
+  bodyLimitBytes: z.number().int().positive().default(1 * MiB),
+  maxIdLength: z.number().int().positive().default(128),
+  /** Inspection events kept in the ring buffer. */
+  inspectBufferSize: z.number().int().positive().default(1_000),
+  /** @statelyai/inspect WebSocket inspector URL. */
+  inspectUrl: z.string().optional(),
+});
+
+export const ConfigSchema = z.object({
+  nodeId: z.string().default('node-1'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  trickle: TrickleConfigSchema.default(TrickleConfigSchema.parse({})),
+  media: MediaConfigSchema.default(MediaConfigSchema.parse({})),
+  inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({})),
+  bus: BusConfigSchema.default(BusConfigSchema.parse({})),
+  actors: ActorConfigSchema.default(ActorConfigSchema.parse({})),
+  http: HttpConfigSchema.default(HttpConfigSchema.parse({})),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type TrickleConfig = z.infer<typeof TrickleConfigSchema>;
+export type MediaConfig = z.infer<typeof MediaConfigSchema>;
+export type InferenceConfig = z.infer<typeof InferenceConfigSchema>;
+export type BusConfig = z.infer<typeof BusConfigSchema>;
+export type ActorConfig = z.infer<typeof ActorConfigSchema>;
+export type HttpConfig = z.infer<typeof HttpConfigSchema>;
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+export type ConfigInput = DeepPartial<Config>;
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** Parses and freezes a configuration; throws a zod error naming the bad field. */
+export function loadConfig(input: ConfigInput = {}): Readonly<Config> {
+  return deepFreeze(ConfigSchema.parse(input));
+}
+
+export const defaultConfig = loadConfig();

