@@ -28,6 +28,10 @@ export const TrickleConfigSchema = z.object({
   /** Clients: first retry delay; doubles each try up to retryMaxMs. */
   retryBaseMs: z.number().int().positive().default(500),
   retryMaxMs: z.number().int().positive().default(5_000),
+  /** Longest channel name (after URL decoding) the server accepts; longer names answer 400. */
+  maxChannelNameLength: z.number().int().positive().default(256),
+  /** Server close(): how long open requests may finish before their sockets are cut. */
+  shutdownGraceMs: z.number().int().min(0).default(1_000),
 });
 
 export const MediaConfigSchema = z.object({
@@ -44,6 +48,17 @@ export const MediaConfigSchema = z.object({
   x264Tune: z.string().default('zerolatency'),
   /** x264 constant rate factor. */
   crf: z.number().int().min(0).max(51).default(23),
+  /** Corrupt pictures the decoder may raise in a row before a segment's drain loop gives up on it. */
+  maxCorruptInARow: z.number().int().min(1).default(64),
+  /** Video frames buffered between pipelined stages (decode -> transform -> encode) of one segment. */
+  stageQueueFrames: z.number().int().min(1).max(64).default(4),
+  /** Probe size when cutting a local file into segments: files muxed with a delay (ffmpeg's
+   *  default 0.7 s) put the first audio packet megabytes in at high bitrates. */
+  fileProbeBytes: z.number().int().min(32 * KiB).default(16 * MiB),
+  /** FFmpeg's own log level (its messages go straight to stderr, outside pino). */
+  ffmpegLogLevel: z.enum(['quiet', 'fatal', 'error', 'warning', 'info']).default('quiet'),
+  /** Most bytes one segment may hold when cutting a file into segments (a longer GOP fails the file). */
+  maxSegmentBytes: z.number().int().positive().default(64 * MiB),
 });
 
 export const InferenceConfigSchema = z.object({
@@ -61,6 +76,14 @@ export const InferenceConfigSchema = z.object({
   sessionCacheSize: z.number().int().positive().default(8),
   /** onnxruntime intra-op threads per session. */
   intraOpThreads: z.number().int().min(1).default(1),
+  /** Largest width/height ImageScale may produce (ComfyUI's own widget max is 16384). */
+  maxScaleSide: z.number().int().positive().default(16_384),
+  /** Largest output side any compiled graph may produce (ImageScaleBy can multiply up to 8x per node). */
+  maxGraphSide: z.number().int().positive().default(8_192),
+  /** TextRedact: PaddleOCR's det_limit_side_len ('max'): the detector input's longer side is scaled down to this. */
+  textDetLimitSide: z.number().int().min(32).default(960),
+  /** TextRedact: sigma of the gaussian (ComfyUI's formula over linspace(-1,1)) used to blur detected text. */
+  textRedactSigma: z.number().positive().default(1.0),
 });
 
 export const BusConfigSchema = z.object({
@@ -71,6 +94,17 @@ export const BusConfigSchema = z.object({
   /** KV bucket names. */
   streamsBucket: z.string().default('sf_streams'),
   nodesBucket: z.string().default('sf_nodes'),
+  /** Messages one subscription (or KV watch) may hold unread; newer ones are dropped and reported
+   *  as a `slowConsumer` status, so a stalled reader cannot grow memory with the stream's age. */
+  maxPendingMessages: z.number().int().positive().default(65_536),
+  /** Values kept per key in a NATS KV bucket created on demand (the embedded bus keeps the latest). */
+  kvHistory: z.number().int().min(1).max(64).default(1),
+  /** NATS: how long the first connect may take. */
+  connectTimeoutMs: z.number().int().positive().default(5_000),
+  /** NATS: reconnect attempts after losing the server; -1 means forever (a cluster member comes back). */
+  maxReconnectAttempts: z.number().int().min(-1).default(-1),
+  /** NATS: wait between reconnect attempts to the same server. */
+  reconnectTimeWaitMs: z.number().int().min(0).default(1_000),
 });
 
 export const ActorConfigSchema = z.object({
@@ -108,6 +142,8 @@ export const HttpConfigSchema = z.object({
   /** Hosts (host or host:port) that subscribe/publish/control/events URLs may point to. */
   allowedHosts: z.array(z.string()).default(['127.0.0.1', 'localhost', '[::1]', '::1']),
   bodyLimitBytes: z.number().int().positive().default(1 * MiB),
+  /** Largest width/height a stream may ask for (both must be even). */
+  maxFrameSize: z.number().int().min(2).default(2048),
   maxIdLength: z.number().int().positive().default(128),
   /** Inspection events kept in the ring buffer. */
   inspectBufferSize: z.number().int().positive().default(1_000),

