@@ -59,12 +59,12 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
     const b = req.body;
     const id = b.gateway_request_id ?? b.request_id ?? b.stream_id;
     if (!id) throw new SfError('BAD_REQUEST', 'body.gateway_request_id: required (or request_id / stream_id)');
+    const raw = promptsOf(b.params);
+    const prompts = validateStreamPrompts(raw.length ? raw : [DEFAULT_PROMPT], promptLimits);
     assertHostsAllowed(
       { subscribe_url: b.subscribe_url, publish_url: b.publish_url, control_url: b.control_url, events_url: b.events_url },
       config.http.allowedHosts,
     );
-    const raw = promptsOf(b.params);
-    const prompts = validateStreamPrompts(raw.length ? raw : [DEFAULT_PROMPT], promptLimits);
     const architecture = architectureOf(b.params.dedicated_worker, b.params.use_prompt_worker);
     await runtime.startStream({
       id,

@@ -1,0 +1,32 @@
+// Typed errors of the machine layer. Callers branch on `code`, never on message text.
+
+export type MachineErrorCode = 'ACTOR_NOT_PROVIDED';
+
+export class MachineError extends Error {
+  constructor(
+    readonly code: MachineErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'MachineError';
+  }
+}
+
+/**
+ * Thrown by the placeholder actors of a machine definition: the machines are pure data and the host
+ * (src/actors) must `.provide()` every effect. A forgotten one fails loudly through the machine's
+ * normal error path (a worker crash, a failed stream) instead of silently doing nothing.
+ */
+export class ActorNotProvidedError extends MachineError {
+  constructor(readonly actor: string) {
+    super('ACTOR_NOT_PROVIDED', `actor ${actor} is not provided by the host`);
+    this.name = 'ActorNotProvidedError';
+  }
+}
+
+/** Text of an unknown thrown value, for the reasons kept in machine context. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+}

@@ -1,0 +1,698 @@
+// The stream machine: one actor per stream. It spawns its worker actor(s) through the named actor
+// `workerLogic` (dedicated: one; prompt_worker: one per prompt) or attaches to the node's shared worker
+// through `attachSharedWorker` (shared), follows their WORKER_* notifications, routes prompt updates
+// and keeps everything the status JSON shows. Pure definition: every effect lives in the host.
+//
+//   spawning -> warmup -> running (flowing | degraded) <-> restarting
+//   STOP / INPUT_ENDED -> stopping -> terminated;  OUTPUT_FAILED / a failed worker -> stopping -> failed
+import { and, assign, enqueueActions, fromCallback, setup, type SnapshotFrom } from 'xstate';
+import { ActorNotProvidedError, errorMessage } from './errors.ts';
+import { z } from 'zod';
+import { defaultEnv, WorkerLimitsSchema, type MachineEnv, type WorkerLimits } from './limits.ts';
+import {
+  workerMachine,
+  type StreamPrompt,
+  type WorkerEvent,
+  type WorkerInput,
+  type WorkerNotification,
+  type WorkerStats,
+} from './worker.ts';
+
+export const ArchitectureSchema = z.enum(['dedicated', 'shared', 'prompt_worker']);
+export type Architecture = z.infer<typeof ArchitectureSchema>;
+
+/** The stream's configuration as the host hands it over (e.g. from its KV record): plain data. */
+export const StreamConfigSchema = z.object({
+  id: z.string().min(1),
+  subscribe_url: z.string().min(1),
+  publish_url: z.string().min(1),
+  control_url: z.string().min(1).optional(),
+  events_url: z.string().min(1).optional(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  architecture: ArchitectureSchema,
+  prompts: z.array(z.object({ id: z.string().min(1), prompt: z.unknown() })).min(1),
+  /** Defaults to the first prompt. */
+  activePromptId: z.string().min(1).optional(),
+  limits: WorkerLimitsSchema,
+});
+export type StreamConfig = z.infer<typeof StreamConfigSchema>;
+
+export type StreamInput = StreamConfig & {
+  /** Clock and random source; defaults to Date.now / Math.random. */
+  env?: Partial<MachineEnv>;
+};
+
+export interface FrameStats {
+  frameCount: number;
+  fpsIn: number;
+  fpsOut: number;
+  latencyP50: number;
+  latencyP99: number;
+  drops: number;
+}
+
+export type StreamEvent =
+  | { type: 'UPDATE_PROMPTS'; prompts: StreamPrompt[]; width?: number; height?: number; warmup?: boolean; requestId?: string }
+  | { type: 'SWITCH_PROMPT'; promptId: string }
+  | { type: 'RESTART_WORKER' }
+  | { type: 'STOP' }
+  | { type: 'INPUT_ENDED'; reason: 'input_ended' | 'input_timeout' }
+  | { type: 'INPUT_STALLED' }
+  | { type: 'INPUT_RESUMED' }
+  | { type: 'OUTPUT_FAILED'; reason: string }
+  | ({ type: 'FRAME_STATS' } & FrameStats)
+  | WorkerNotification
+  // A spawned worker actor that errored (xstate sends these to the parent).
+  | { type: `xstate.error.actor.${string}`; error: unknown }
+  // A spawned worker actor that reached its final state.
+  | { type: `xstate.done.actor.${string}`; output?: unknown };
+
+const ACTOR_ERROR = 'xstate.error.actor.';
+const ACTOR_DONE = 'xstate.done.actor.';
+
+/** Answers the stream emits (`actor.on(type, ...)`), for requests that wait for an outcome. */
+export type StreamEmitted =
+  | { type: 'PROMPTS_UPDATED'; requestId?: string; promptsCount: number; warmupPerformed: boolean; error?: string }
+  | { type: 'PROMPT_SWITCHED'; activePromptId: string }
+  | { type: 'PROMPT_SWITCH_REJECTED'; promptId: string; code: 'not_prompt_worker' | 'unknown_prompt' | 'stream_ending' };
+
+const STREAM_ENDING = 'stream is ending';
+
+export type WorkerRecordState = 'spawning' | 'warmup' | 'running' | 'restarting' | 'failed' | 'terminated';
+
+export interface WorkerRecord {
+  workerId: string;
+  /** prompt_worker: the prompt this worker runs. */
+  promptId?: string;
+  state: WorkerRecordState;
+  pid: number | undefined;
+  restartCount: number;
+  lastError?: string;
+  stats?: WorkerStats;
+  /** Asked to stop because its prompt was removed; no longer counts for the stream's state. */
+  retiring?: boolean;
+  /**
+   * The child actor is gone: a worker machine once it reached its final state (its done event follows
+   * WORKER_TERMINATED), the shared attachment (a callback that never completes) at WORKER_TERMINATED.
+   */
+  gone: boolean;
+}
+
+interface PendingPromptUpdate {
+  requestId?: string;
+  promptsCount: number;
+  /** workerId -> what it still owes: an applied answer, or (a new worker) reaching running. */
+  waiting: Record<string, 'applied' | 'running'>;
+  warmupPerformed: boolean;
+  errors: string[];
+}
+
+export interface StreamContext {
+  id: string;
+  subscribeUrl: string;
+  publishUrl: string;
+  controlUrl: string | undefined;
+  eventsUrl: string | undefined;
+  width: number;
+  height: number;
+  architecture: Architecture;
+  prompts: StreamPrompt[];
+  activePromptId: string | undefined;
+  limits: WorkerLimits;
+  env: MachineEnv;
+  workers: Record<string, WorkerRecord>;
+  /** Next index for a worker id (`w<n>`); ids are never reused within a stream. */
+  nextWorker: number;
+  frameCount: number;
+  stats: Omit<FrameStats, 'frameCount'> | undefined;
+  restartCount: number;
+  degraded: boolean;
+  degradedSince: number | undefined;
+  endReason: 'input_ended' | 'input_timeout' | 'stopped' | undefined;
+  failReason: string | undefined;
+  promptUpdate: PendingPromptUpdate | undefined;
+  lastPromptUpdate: { requestId?: string; warmupPerformed: boolean; error?: string; at: number } | undefined;
+  createdAt: number;
+  runningSince: number | undefined;
+  endedAt: number | undefined;
+  updatedAt: number;
+}
+
+/** Input of `attachSharedWorker`: the host attaches this stream to its node's shared worker process. */
+export interface SharedWorkerInput {
+  streamId: string;
+  /** The id the attachment must use in the WORKER_* notifications it sends back. */
+  workerId: string;
+  prompts: StreamPrompt[];
+  width: number;
+  height: number;
+}
+
+export const SHARED_WORKER_ID = 'shared';
+
+const isActive = (w: WorkerRecord) => !w.retiring && w.state !== 'terminated';
+const activeWorkers = (c: StreamContext) => Object.values(c.workers).filter(isActive);
+
+const streamSetup = setup({
+  types: {
+    context: {} as StreamContext,
+    events: {} as StreamEvent,
+    input: {} as StreamInput,
+    emitted: {} as StreamEmitted,
+  },
+  actors: {
+    /** One worker actor (the worker machine with the host's effects provided). */
+    workerLogic: workerMachine,
+    /**
+     * Attach to the node's shared worker: send back WORKER_* notifications with `input.workerId`;
+     * accept UPDATE_PROMPTS (answer WORKER_PROMPTS_APPLIED), STOP (detach, answer WORKER_TERMINATED).
+     */
+    attachSharedWorker: fromCallback<WorkerEvent, SharedWorkerInput>(() => {
+      throw new ActorNotProvidedError('attachSharedWorker');
+    }),
+  },
+  guards: {
+    allWorkersRunning: ({ context }) => {
+      const ws = activeWorkers(context);
+      return ws.length > 0 && ws.every((w) => w.state === 'running');
+    },
+    anyWorkerWarming: ({ context }) => activeWorkers(context).some((w) => w.state === 'warmup' || w.state === 'running'),
+    anyWorkerRestarting: ({ context }) => activeWorkers(context).some((w) => w.state === 'restarting'),
+    allWorkersGone: ({ context }) => Object.values(context.workers).every((w) => w.gone),
+    hasFailReason: ({ context }) => context.failReason !== undefined,
+    inputStalled: ({ context }) => context.degraded,
+    inputFlowing: ({ context }) => !context.degraded,
+    hasPrompts: ({ event }) => event.type === 'UPDATE_PROMPTS' && event.prompts.length > 0,
+    isPromptWorker: ({ context }) => context.architecture === 'prompt_worker',
+    /** The worker a notification (or actor error) comes from was asked to stop. */
+    notifierRetiring: ({ context, event }) => {
+      const id = 'workerId' in event ? event.workerId : event.type.startsWith(ACTOR_ERROR) ? event.type.slice(ACTOR_ERROR.length) : '';
+      return context.workers[id]?.retiring === true;
+    },
+    knownPrompt: ({ context, event }) => event.type === 'SWITCH_PROMPT' && context.prompts.some((p) => p.id === event.promptId),
+  },
+  actions: {
+    spawnInitialWorkers: enqueueActions(({ context, enqueue }) => {
+      if (context.architecture === 'shared') {
+        enqueue.spawnChild('attachSharedWorker', {
+          id: SHARED_WORKER_ID,
+          input: {
+            streamId: context.id,
+            workerId: SHARED_WORKER_ID,
+            prompts: context.prompts,
+            width: context.width,
+            height: context.height,
+          },
+        });
+        enqueue.assign({ workers: { [SHARED_WORKER_ID]: newRecord(SHARED_WORKER_ID) } });
+        return;
+      }
+      const groups = context.architecture === 'prompt_worker' ? context.prompts.map((p) => [p]) : [context.prompts];
+      let next = context.nextWorker;
+      const workers: Record<string, WorkerRecord> = {};
+      for (const prompts of groups) {
+        const workerId = `w${next++}`;
+        const promptId = context.architecture === 'prompt_worker' ? prompts[0]?.id : undefined;
+        enqueue.spawnChild('workerLogic', { id: workerId, input: workerInput(context, workerId, prompts) });
+        workers[workerId] = newRecord(workerId, promptId);
+      }
+      enqueue.assign({ workers, nextWorker: next });
+    }),
+    recordNotification: assign(({ context, event }) => {
+      const now = context.env.now();
+      if (!event.type.startsWith('WORKER_') || !('workerId' in event)) return {};
+      const n = event as WorkerNotification;
+      const w = context.workers[n.workerId];
+      if (!w) return {};
+      let next: WorkerRecord = w;
+      let restartCount = context.restartCount;
+      switch (n.type) {
+        case 'WORKER_WARMING':
+          next = { ...w, state: 'warmup', pid: n.pid };
+          break;
+        case 'WORKER_RUNNING':
+          next = { ...w, state: 'running', pid: n.pid };
+          break;
+        case 'WORKER_RESTARTING':
+          next = { ...w, state: 'restarting', restartCount: n.restartCount, lastError: n.reason };
+          restartCount += 1;
+          break;
+        case 'WORKER_FAILED':
+          next = { ...w, state: 'failed', lastError: n.reason, pid: undefined };
+          break;
+        case 'WORKER_TERMINATED':
+          next = { ...w, state: 'terminated', pid: undefined, gone: w.gone || w.workerId === SHARED_WORKER_ID };
+          break;
+        case 'WORKER_STATS':
+          next = { ...w, stats: n.stats };
+          break;
+        case 'WORKER_PROMPTS_APPLIED':
+          break;
+      }
+      return {
+        workers: { ...context.workers, [n.workerId]: next },
+        restartCount,
+        promptUpdate: settleWaiting(context.promptUpdate, n),
+        updatedAt: now,
+      };
+    }),
+    recordActorDone: assign(({ context, event }) => {
+      if (!event.type.startsWith(ACTOR_DONE)) return {};
+      const workerId = event.type.slice(ACTOR_DONE.length);
+      const w = context.workers[workerId];
+      if (!w) return {};
+      return { workers: { ...context.workers, [workerId]: { ...w, state: 'terminated' as const, pid: undefined, gone: true } } };
+    }),
+    recordActorError: assign(({ context, event }) => {
+      // A worker actor that crashed outright (e.g. an effect threw synchronously) is gone.
+      if (!event.type.startsWith(ACTOR_ERROR) || !('error' in event)) return {};
+      const workerId = event.type.slice(ACTOR_ERROR.length);
+      const w = context.workers[workerId];
+      if (!w) return {};
+      const reason = errorMessage(event.error);
+      return {
+        workers: { ...context.workers, [workerId]: { ...w, state: 'terminated' as const, pid: undefined, lastError: reason, gone: true } },
+        failReason: context.failReason ?? (w.retiring ? undefined : reason),
+        promptUpdate: settleWaiting(context.promptUpdate, { type: 'WORKER_TERMINATED', workerId }),
+      };
+    }),
+    /** Answer a finished prompt update once no worker owes anything. */
+    answerPromptUpdate: enqueueActions(({ context, enqueue }) => {
+      const u = context.promptUpdate;
+      if (!u || Object.keys(u.waiting).length > 0) return;
+      const error = u.errors.length > 0 ? u.errors.join('; ') : undefined;
+      enqueue.emit({
+        type: 'PROMPTS_UPDATED',
+        ...(u.requestId !== undefined ? { requestId: u.requestId } : {}),
+        promptsCount: u.promptsCount,
+        warmupPerformed: u.warmupPerformed,
+        ...(error !== undefined ? { error } : {}),
+      });
+      enqueue.assign({
+        promptUpdate: undefined,
+        lastPromptUpdate: {
+          ...(u.requestId !== undefined ? { requestId: u.requestId } : {}),
+          warmupPerformed: u.warmupPerformed,
+          ...(error !== undefined ? { error } : {}),
+          at: context.env.now(),
+        },
+      });
+    }),
+    routePromptUpdate: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'UPDATE_PROMPTS') return;
+      const width = event.width ?? context.width;
+      const height = event.height ?? context.height;
+      const waiting: Record<string, 'applied' | 'running'> = {};
+      const errors: string[] = [];
+      // A newer update supersedes one still in flight: answer the old one now.
+      if (context.promptUpdate) {
+        enqueue.emit({
+          type: 'PROMPTS_UPDATED',
+          ...(context.promptUpdate.requestId !== undefined ? { requestId: context.promptUpdate.requestId } : {}),
+          promptsCount: context.promptUpdate.promptsCount,
+          warmupPerformed: context.promptUpdate.warmupPerformed,
+          error: 'superseded by a newer prompt update',
+        });
+      }
+      const forward = { type: 'UPDATE_PROMPTS' as const, width, height, ...(event.warmup ? { warmup: true } : {}) };
+      let workers = { ...context.workers };
+      let nextWorker = context.nextWorker;
+      let warmupPerformed = false;
+
+      if (context.architecture === 'prompt_worker') {
+        const sizeChanged = width !== context.width || height !== context.height || event.warmup === true;
+        const wanted = new Map(event.prompts.map((p) => [p.id, p]));
+        for (const w of Object.values(workers)) {
+          if (!isActive(w)) continue;
+          if (w.promptId === undefined || !wanted.has(w.promptId)) {
+            enqueue.sendTo(w.workerId, { type: 'STOP' });
+            workers[w.workerId] = { ...w, retiring: true };
+          } else if (sizeChanged) {
+            enqueue.sendTo(w.workerId, { ...forward, prompts: [wanted.get(w.promptId)!] });
+            waiting[w.workerId] = 'applied';
+          }
+          wanted.delete(w.promptId ?? '');
+        }
+        for (const p of wanted.values()) {
+          const workerId = `w${nextWorker++}`;
+          enqueue.spawnChild('workerLogic', {
+            id: workerId,
+            input: workerInput({ ...context, width, height }, workerId, [p]),
+          });
+          workers[workerId] = newRecord(workerId, p.id);
+          waiting[workerId] = 'running';
+          warmupPerformed = true;
+        }
+      } else {
+        const target = context.architecture === 'shared' ? SHARED_WORKER_ID : firstActiveWorker(context);
+        if (target) {
+          enqueue.sendTo(target, { ...forward, prompts: event.prompts });
+          waiting[target] = 'applied';
+        } else {
+          errors.push('no worker to apply the prompts');
+        }
+      }
+      const activePromptId = event.prompts.some((p) => p.id === context.activePromptId)
+        ? context.activePromptId
+        : event.prompts[0]?.id;
+      enqueue.assign({
+        prompts: event.prompts,
+        width,
+        height,
+        activePromptId,
+        workers,
+        nextWorker,
+        updatedAt: context.env.now(),
+        promptUpdate: {
+          ...(event.requestId !== undefined ? { requestId: event.requestId } : {}),
+          promptsCount: event.prompts.length,
+          waiting,
+          warmupPerformed,
+          errors,
+        },
+      });
+    }),
+    rejectPromptUpdate: enqueueActions(({ event, enqueue }, p: { error: string }) => {
+      if (event.type !== 'UPDATE_PROMPTS') return;
+      enqueue.emit({
+        type: 'PROMPTS_UPDATED',
+        ...(event.requestId !== undefined ? { requestId: event.requestId } : {}),
+        promptsCount: event.prompts.length,
+        warmupPerformed: false,
+        error: p.error,
+      });
+    }),
+    /** A stream that ends answers the update still in flight instead of leaving its caller waiting. */
+    abandonPromptUpdate: enqueueActions(({ context, enqueue }) => {
+      const u = context.promptUpdate;
+      if (!u) return;
+      enqueue.emit({
+        type: 'PROMPTS_UPDATED',
+        ...(u.requestId !== undefined ? { requestId: u.requestId } : {}),
+        promptsCount: u.promptsCount,
+        warmupPerformed: u.warmupPerformed,
+        error: STREAM_ENDING,
+      });
+      enqueue.assign({ promptUpdate: undefined });
+    }),
+    switchPrompt: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SWITCH_PROMPT') return;
+      enqueue.assign({ activePromptId: event.promptId, updatedAt: context.env.now() });
+      enqueue.emit({ type: 'PROMPT_SWITCHED', activePromptId: event.promptId });
+    }),
+    rejectSwitch: enqueueActions(({ context, event, enqueue }, p: { ending: boolean }) => {
+      if (event.type !== 'SWITCH_PROMPT') return;
+      enqueue.emit({
+        type: 'PROMPT_SWITCH_REJECTED',
+        promptId: event.promptId,
+        code: p.ending ? 'stream_ending' : context.architecture === 'prompt_worker' ? 'unknown_prompt' : 'not_prompt_worker',
+      });
+    }),
+    restartWorkers: enqueueActions(({ context, enqueue }) => {
+      // The shared worker serves other streams too: one stream may not restart it.
+      if (context.architecture === 'shared') return;
+      for (const w of activeWorkers(context)) enqueue.sendTo(w.workerId, { type: 'RESTART' });
+    }),
+    stopWorkers: enqueueActions(({ context, enqueue }) => {
+      for (const w of Object.values(context.workers)) {
+        if (w.state !== 'terminated') enqueue.sendTo(w.workerId, { type: 'STOP' });
+      }
+    }),
+    recordFrameStats: assign(({ context, event }) => {
+      if (event.type !== 'FRAME_STATS') return {};
+      const { type: _type, frameCount, ...stats } = event;
+      return { frameCount, stats, updatedAt: context.env.now() };
+    }),
+    setDegraded: assign(({ context }, p: { degraded: boolean }) => ({
+      degraded: p.degraded,
+      degradedSince: p.degraded ? (context.degradedSince ?? context.env.now()) : undefined,
+      updatedAt: context.env.now(),
+    })),
+    markRunning: assign(({ context }) => ({ runningSince: context.runningSince ?? context.env.now(), updatedAt: context.env.now() })),
+    markEnded: assign(({ context }) => ({ endedAt: context.env.now(), updatedAt: context.env.now() })),
+    endWith: assign(({ context }, p: { reason: 'input_ended' | 'input_timeout' | 'stopped' }) => ({
+      endReason: context.endReason ?? p.reason,
+    })),
+    failWith: assign(({ context }, p: { reason: string }) => ({ failReason: context.failReason ?? p.reason })),
+  },
+});
+
+function newRecord(workerId: string, promptId?: string): WorkerRecord {
+  return { workerId, ...(promptId !== undefined ? { promptId } : {}), state: 'spawning', pid: undefined, restartCount: 0, gone: false };
+}
+
+function workerInput(c: StreamContext, workerId: string, prompts: StreamPrompt[]): WorkerInput {
+  return { streamId: c.id, workerId, prompts, width: c.width, height: c.height, limits: c.limits, env: c.env };
+}
+
+function firstActiveWorker(c: StreamContext): string | undefined {
+  return activeWorkers(c).find((w) => w.state !== 'failed')?.workerId;
+}
+
+/** Removes what a worker owed a pending prompt update once its notification arrives. */
+function settleWaiting(u: PendingPromptUpdate | undefined, n: WorkerNotification): PendingPromptUpdate | undefined {
+  if (!u) return u;
+  const owes = u.waiting[n.workerId];
+  if (!owes) return u;
+  const { [n.workerId]: _done, ...rest } = u.waiting;
+  switch (n.type) {
+    case 'WORKER_PROMPTS_APPLIED':
+      if (owes !== 'applied') return u;
+      return {
+        ...u,
+        waiting: rest,
+        warmupPerformed: u.warmupPerformed || n.warmupPerformed,
+        errors: n.error ? [...u.errors, `${n.workerId}: ${n.error}`] : u.errors,
+      };
+    case 'WORKER_RUNNING':
+      return owes === 'running' ? { ...u, waiting: rest } : u;
+    case 'WORKER_FAILED':
+      return { ...u, waiting: rest, errors: [...u.errors, `${n.workerId}: ${n.reason}`] };
+    case 'WORKER_TERMINATED':
+      return { ...u, waiting: rest, errors: [...u.errors, `${n.workerId}: terminated`] };
+    default:
+      return u;
+  }
+}
+
+export const streamMachine = streamSetup.createMachine({
+  id: 'stream',
+  context: ({ input }) => {
+    const env = { ...defaultEnv, ...input.env };
+    const now = env.now();
+    return {
+      id: input.id,
+      subscribeUrl: input.subscribe_url,
+      publishUrl: input.publish_url,
+      controlUrl: input.control_url,
+      eventsUrl: input.events_url,
+      width: input.width,
+      height: input.height,
+      architecture: input.architecture,
+      prompts: input.prompts,
+      activePromptId: input.activePromptId ?? input.prompts[0]?.id,
+      limits: input.limits,
+      env,
+      workers: {},
+      nextWorker: 0,
+      frameCount: 0,
+      stats: undefined,
+      restartCount: 0,
+      degraded: false,
+      degradedSince: undefined,
+      endReason: undefined,
+      failReason: undefined,
+      promptUpdate: undefined,
+      lastPromptUpdate: undefined,
+      createdAt: now,
+      runningSince: undefined,
+      endedAt: undefined,
+      updatedAt: now,
+    };
+  },
+  entry: 'spawnInitialWorkers',
+  initial: 'active',
+  on: {
+    // Facts recorded in any state; the states below decide where they lead (eventless transitions).
+    WORKER_WARMING: { actions: 'recordNotification' },
+    WORKER_RUNNING: { actions: ['recordNotification', 'answerPromptUpdate'] },
+    WORKER_RESTARTING: { actions: 'recordNotification' },
+    WORKER_TERMINATED: { actions: ['recordNotification', 'answerPromptUpdate'] },
+    WORKER_STATS: { actions: 'recordNotification' },
+    WORKER_PROMPTS_APPLIED: { actions: ['recordNotification', 'answerPromptUpdate'] },
+    'xstate.done.actor.*': { actions: ['recordActorDone', 'answerPromptUpdate'] },
+    FRAME_STATS: { actions: 'recordFrameStats' },
+    INPUT_STALLED: { actions: { type: 'setDegraded', params: { degraded: true } } },
+    INPUT_RESUMED: { actions: { type: 'setDegraded', params: { degraded: false } } },
+  },
+  states: {
+    // Every state before the stream ends: they share the commands and the ways out.
+    active: {
+      initial: 'spawning',
+      on: {
+        UPDATE_PROMPTS: [
+          { guard: 'hasPrompts', actions: ['routePromptUpdate', 'answerPromptUpdate'] },
+          { actions: { type: 'rejectPromptUpdate', params: { error: 'no prompts given' } } },
+        ],
+        SWITCH_PROMPT: [
+          { guard: and(['isPromptWorker', 'knownPrompt']), actions: 'switchPrompt' },
+          { actions: { type: 'rejectSwitch', params: { ending: false } } },
+        ],
+        RESTART_WORKER: { actions: 'restartWorkers' },
+        STOP: { target: '#stream.stopping', actions: { type: 'endWith', params: { reason: 'stopped' } } },
+        INPUT_ENDED: {
+          target: '#stream.stopping',
+          actions: { type: 'endWith', params: ({ event }: { event: StreamEvent }) => ({ reason: event.type === 'INPUT_ENDED' ? event.reason : 'stopped' }) },
+      },
+        OUTPUT_FAILED: {
+          target: '#stream.stopping',
+          actions: { type: 'failWith', params: ({ event }: { event: StreamEvent }) => ({ reason: event.type === 'OUTPUT_FAILED' ? event.reason : 'output failed' }) },
+      },
+        WORKER_FAILED: [
+          // A retiring worker (its prompt was removed) failing does not fail the stream.
+          { guard: 'notifierRetiring', actions: ['recordNotification', 'answerPromptUpdate'] },
+          {
+            target: '#stream.stopping',
+            actions: [
+              'recordNotification',
+              { type: 'failWith', params: ({ event }: { event: StreamEvent }) => ({ reason: event.type === 'WORKER_FAILED' ? event.reason : 'worker failed' }) },
+              'answerPromptUpdate',
+            ],
+          },
+        ],
+        // A worker actor that errored outright (not a supervised crash) is gone: the stream cannot run on.
+        'xstate.error.actor.*': [
+          { guard: 'notifierRetiring', actions: ['recordActorError', 'answerPromptUpdate'] },
+          { target: '#stream.stopping', actions: ['recordActorError', 'answerPromptUpdate'] },
+        ],
+      },
+      states: {
+        spawning: {
+          always: [
+            { guard: 'allWorkersRunning', target: 'running' },
+            { guard: 'anyWorkerWarming', target: 'warmup' },
+          ],
+        },
+        warmup: {
+          always: [
+            { guard: 'allWorkersRunning', target: 'running' },
+            { guard: 'anyWorkerRestarting', target: 'restarting' },
+          ],
+        },
+        running: {
+          entry: 'markRunning',
+          always: { guard: 'anyWorkerRestarting', target: 'restarting' },
+          initial: 'flowing',
+          states: {
+            flowing: { always: { guard: 'inputStalled', target: 'degraded' } },
+            // ai-runner's DEGRADED_INPUT: running, but no input is arriving.
+            degraded: { always: { guard: 'inputFlowing', target: 'flowing' } },
+          },
+        },
+        restarting: {
+          always: { guard: 'allWorkersRunning', target: 'running' },
+        },
+      },
+    },
+    stopping: {
+      entry: ['abandonPromptUpdate', 'stopWorkers'],
+      always: [
+        { guard: and(['allWorkersGone', 'hasFailReason']), target: 'failed' },
+        { guard: 'allWorkersGone', target: 'terminated' },
+      ],
+      on: {
+        'xstate.error.actor.*': { actions: ['recordActorError', 'answerPromptUpdate'] },
+        WORKER_FAILED: { actions: ['recordNotification', 'answerPromptUpdate'] },
+        UPDATE_PROMPTS: { actions: { type: 'rejectPromptUpdate', params: { error: STREAM_ENDING } } },
+        SWITCH_PROMPT: { actions: { type: 'rejectSwitch', params: { ending: true } } },
+      },
+    },
+    terminated: {
+      type: 'final',
+      entry: 'markEnded',
+    },
+    failed: {
+      type: 'final',
+      entry: 'markEnded',
+    },
+  },
+  output: ({ context }) => ({ endReason: context.endReason, failReason: context.failReason }),
+});
+
+export type StreamMachine = typeof streamMachine;
+export type StreamSnapshot = SnapshotFrom<StreamMachine>;
+
+/** State names as the status JSON shows them (the `active` grouping is an implementation detail). */
+export type StreamStateName = 'spawning' | 'warmup' | 'running' | 'restarting' | 'stopping' | 'terminated' | 'failed';
+
+export function streamStateName(snapshot: StreamSnapshot): StreamStateName {
+  const v = snapshot.value;
+  if (typeof v === 'string') return v as StreamStateName;
+  if ('active' in v) {
+    const inner = v.active;
+    return (typeof inner === 'string' ? inner : Object.keys(inner)[0]) as StreamStateName;
+  }
+  return Object.keys(v)[0] as StreamStateName;
+}
+
+/** Everything the status JSON needs, in plain data (no functions, no actor refs). */
+export interface StreamStatusData {
+  id: string;
+  state: StreamStateName;
+  running: boolean;
+  degraded: boolean;
+  subscribeUrl: string;
+  publishUrl: string;
+  controlUrl: string | undefined;
+  eventsUrl: string | undefined;
+  width: number;
+  height: number;
+  architecture: Architecture;
+  promptIds: string[];
+  activePromptId: string | undefined;
+  frameCount: number;
+  stats: Omit<FrameStats, 'frameCount'> | undefined;
+  restartCount: number;
+  workers: WorkerRecord[];
+  endReason: StreamContext['endReason'];
+  failReason: string | undefined;
+  lastPromptUpdate: StreamContext['lastPromptUpdate'];
+  createdAt: number;
+  runningSince: number | undefined;
+  degradedSince: number | undefined;
+  endedAt: number | undefined;
+  updatedAt: number;
+}
+
+export function streamStatus(snapshot: StreamSnapshot): StreamStatusData {
+  const c = snapshot.context;
+  const state = streamStateName(snapshot);
+  return {
+    id: c.id,
+    state,
+    running: state === 'running',
+    degraded: c.degraded,
+    subscribeUrl: c.subscribeUrl,
+    publishUrl: c.publishUrl,
+    controlUrl: c.controlUrl,
+    eventsUrl: c.eventsUrl,
+    width: c.width,
+    height: c.height,
+    architecture: c.architecture,
+    promptIds: c.prompts.map((p) => p.id),
+    activePromptId: c.activePromptId,
+    frameCount: c.frameCount,
+    stats: c.stats,
+    restartCount: c.restartCount,
+    workers: Object.values(c.workers),
+    endReason: c.endReason,
+    failReason: c.failReason,
+    lastPromptUpdate: c.lastPromptUpdate,
+    createdAt: c.createdAt,
+    runningSince: c.runningSince,
+    degradedSince: c.degradedSince,
+    endedAt: c.endedAt,
+    updatedAt: c.updatedAt,
+  };
+}
