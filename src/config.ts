@@ -105,6 +105,9 @@ export const BusConfigSchema = z.object({
   maxReconnectAttempts: z.number().int().min(-1).default(-1),
   /** NATS: wait between reconnect attempts to the same server. */
   reconnectTimeWaitMs: z.number().int().min(0).default(1_000),
+  /** IPC bridge: how much longer than a request's timeout a child waits for the parent's answer
+   *  before timing out on its own (only matters if the parent stopped answering). */
+  bridgeTimeoutSlackMs: z.number().int().min(0).default(1_000),
 });
 
 export const ActorConfigSchema = z.object({
@@ -126,10 +129,31 @@ export const ActorConfigSchema = z.object({
   degradedInputMs: z.number().int().positive().default(5_000),
   /** Status events on `{id}-events` at least this often. */
   eventsIntervalMs: z.number().int().positive().default(5_000),
+  /** Worker: events waiting to be posted on `{id}-events` while one is in flight (older status events go first). */
+  maxQueuedStreamEvents: z.number().int().min(1).default(16),
+  /** Worker: release decoded frames at the input's own pace (pts), smoothing the burst each segment's
+   *  demuxer probe lets out at once; false hands frames to the graph as soon as they decode. */
+  paceInput: z.boolean().default(true),
+  /** Worker pacing: most input time held ahead of real time; beyond it the pace clock restarts (never a growing backlog). */
+  paceMaxAheadMs: z.number().int().positive().default(1_000),
+  /** Worker pacing: a frame this late restarts the pace clock (the input stalled and came back). */
+  paceResyncLateMs: z.number().int().positive().default(250),
+  /** Worker: largest `{id}-control` message read; a longer one is skipped. */
+  maxControlMessageBytes: z.number().int().positive().default(1024 * 1024),
   /** Most streams this node runs at once. */
   maxStreams: z.number().int().positive().default(16),
   /** How long POST /stream/start waits for `running` before answering 504. */
   startTimeoutMs: z.number().int().positive().default(30_000),
+  /** How long a stop waits for the stream's workers to be gone before answering anyway. */
+  stopTimeoutMs: z.number().int().positive().default(15_000),
+  /** A worker process asked to shut down (then sent SIGTERM) gets this long before the next, harder step. */
+  workerStopGraceMs: z.number().int().positive().default(3_000),
+  /** While a freshly forked worker process joins the bus, it is pinged this often. */
+  workerPingIntervalMs: z.number().int().positive().default(50),
+  /** Ended streams (terminated/failed) stay visible in status this long, so clients can read why. */
+  endedStreamRetentionMs: z.number().int().min(0).default(60_000),
+  /** A node record whose heartbeat is older than this many heartbeat intervals counts as dead. */
+  nodeStaleHeartbeats: z.number().int().positive().default(5),
 });
 
 export const HttpConfigSchema = z.object({
