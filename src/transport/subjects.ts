@@ -1,0 +1,62 @@
+// Every subject name on the bus, in one place (style #4). Whoever hosts an actor subscribes to its
+// subject; the address never says where the actor lives.
+import { BusError } from './bus.ts';
+
+/** An id that would change the shape of a subject (empty, `.`, `*`, `>`, whitespace). */
+export class InvalidSubjectTokenError extends BusError {
+  constructor(readonly kind: string, readonly value: string) {
+    super('BUS_INVALID_SUBJECT', `${kind} ${JSON.stringify(value)} is not subject-safe (no '.', '*', '>', whitespace; not empty)`);
+  }
+}
+
+const UNSAFE = /[.*>\s]/u;
+
+/** Returns `value` if it can stand as one subject token; else throws InvalidSubjectTokenError. */
+export function subjectToken(kind: string, value: string | number): string {
+  const s = String(value);
+  if (s.length === 0 || UNSAFE.test(s)) throw new InvalidSubjectTokenError(kind, s);
+  return s;
+}
+
+export function isSubjectToken(value: string): boolean {
+  return value.length > 0 && !UNSAFE.test(value);
+}
+
+const ROOT = 'sf';
+
+export const subjects = {
+  /** A stream actor's inbox (request/reply): start, stop, status, prompt updates. */
+  streamCmd: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.cmd`,
+  /** Events of one stream: state changes, stats, errors. */
+  streamEvt: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.evt`,
+  /** A worker process's inbox (request/reply). */
+  workerCmd: (streamId: string, worker: string | number) =>
+    `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.${subjectToken('worker', worker)}.cmd`,
+  /** A worker process's heartbeats and stats. */
+  workerHb: (streamId: string, worker: string | number) =>
+    `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.${subjectToken('worker', worker)}.hb`,
+  /** A worker process's inbox (request/reply, ProcCommand -> Reply). */
+  procCmd: (procId: string) => `${ROOT}.proc.${subjectToken('proc id', procId)}.cmd`,
+  /** A node's inbox (placement, claims, shutdown). */
+  nodeCmd: (nodeId: string) => `${ROOT}.node.${subjectToken('node id', nodeId)}.cmd`,
+  /** XState inspection events of one node. */
+  inspect: (nodeId: string) => `${ROOT}.inspect.${subjectToken('node id', nodeId)}`,
+} as const;
+
+/** Patterns for subscribers. */
+export const subjectPatterns = {
+  /** Events of every stream. */
+  allStreamEvents: `${ROOT}.stream.*.evt`,
+  /** Every stream actor's inbox (e.g. for a router or a tap). */
+  allStreamCmds: `${ROOT}.stream.*.cmd`,
+  /** Heartbeats of every worker of one stream. */
+  workerHeartbeats: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.*.hb`,
+  /** Heartbeats of every worker of every stream. */
+  allWorkerHeartbeats: `${ROOT}.stream.*.worker.*.hb`,
+  /** Everything about one stream (its inbox, events, workers). */
+  stream: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.>`,
+  /** Every node's inbox. */
+  allNodeCmds: `${ROOT}.node.*.cmd`,
+  /** Inspection events of every node. */
+  allInspect: `${ROOT}.inspect.*`,
+} as const;
