@@ -100,7 +100,7 @@ describe('prompt validation', () => {
       image: { node: '1', slot: 0 },
       mode: 'blur',
       threshold: 0.3,
-      padding: 4,
+      padding: 10,
       blur_radius: 15,
     });
     // Python's int() truncates a float and reads booleans as 0/1.

