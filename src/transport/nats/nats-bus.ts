@@ -187,12 +187,15 @@ export class NatsBus implements Bus {
   }
 }
 
-/** Connects to NATS; BusConnectError when the server cannot be reached within `connectTimeoutMs`. */
+/**
+ * Connects to NATS; `url` may list several servers separated by commas (a cluster's seeds).
+ * BusConnectError when none can be reached within `connectTimeoutMs`.
+ */
 export async function connectNatsBus(url: string, opts: NatsBusOptions = {}): Promise<NatsBus> {
   const cfg = { ...defaultConfig.bus, ...opts };
   try {
     const nc = await connect({
-      servers: url,
+      servers: url.split(',').map((s) => s.trim()).filter(Boolean),
       name: opts.name,
       timeout: cfg.connectTimeoutMs,
       maxReconnectAttempts: cfg.maxReconnectAttempts,
