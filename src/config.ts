@@ -40,7 +40,8 @@ export const MediaConfigSchema = z.object({
   height: z.number().int().min(2).max(2048).default(512),
   /** Input frame-rate cap in frames/s; 0 means no cap. */
   maxInputFps: z.number().min(0).default(0),
-  /** Keyframe (and output segment) interval in seconds. */
+  /** x264 keyframe interval in seconds. Output segments follow input segments (one GOP each),
+   *  and every output segment starts with an IDR from its fresh encoder. */
   gopSeconds: z.number().positive().default(2),
   /** Bytes the demuxer probes before the first packet; under 128 KiB AAC packets come out without pts. */
   probeBytes: z.number().int().min(32 * KiB).default(128 * KiB),
@@ -48,10 +49,22 @@ export const MediaConfigSchema = z.object({
   x264Tune: z.string().default('zerolatency'),
   /** x264 constant rate factor. */
   crf: z.number().int().min(0).max(51).default(23),
+  /** Frames FFmpeg decodes while probing a segment to estimate its frame rate; 0 skips that (the
+   *  rate only sizes x264's keyint; timestamps come from the stream). Probing costs ~8 ms and a
+   *  third of a 2 s segment decoded twice. */
+  probeFpsFrames: z.number().int().min(0).default(0),
+  /** Decoder threads per segment decoder (0 = FFmpeg's choice). */
+  decoderThreads: z.number().int().min(0).max(64).default(0),
+  /** x264 threads per segment encoder (0 = x264's choice). */
+  encoderThreads: z.number().int().min(0).max(64).default(0),
   /** Corrupt pictures the decoder may raise in a row before a segment's drain loop gives up on it. */
   maxCorruptInARow: z.number().int().min(1).default(64),
   /** Video frames buffered between pipelined stages (decode -> transform -> encode) of one segment. */
   stageQueueFrames: z.number().int().min(1).max(64).default(4),
+  /** `process` (offline): input segments transcoded at once, each into its own output segment,
+   *  written in order. 1 = strictly one after another. Forced to 1 with a frame-rate cap, whose
+   *  schedule must see the frames in order. */
+  offlineSegmentsInFlight: z.number().int().min(1).max(8).default(2),
   /** Probe size when cutting a local file into segments: files muxed with a delay (ffmpeg's
    *  default 0.7 s) put the first audio packet megabytes in at high bitrates. */
   fileProbeBytes: z.number().int().min(32 * KiB).default(16 * MiB),
@@ -137,7 +150,7 @@ export const ActorConfigSchema = z.object({
   /** Worker pacing: most input time held ahead of real time; beyond it the pace clock restarts (never a growing backlog). */
   paceMaxAheadMs: z.number().int().positive().default(1_000),
   /** Worker pacing: a frame this late restarts the pace clock (the input stalled and came back). */
-  paceResyncLateMs: z.number().int().positive().default(250),
+  paceResyncLateMs: z.number().int().positive().default(50),
   /** Worker: largest `{id}-control` message read; a longer one is skipped. */
   maxControlMessageBytes: z.number().int().positive().default(1024 * 1024),
   /** Most streams this node runs at once. */
@@ -152,6 +165,9 @@ export const ActorConfigSchema = z.object({
   workerPingIntervalMs: z.number().int().positive().default(50),
   /** Ended streams (terminated/failed) stay visible in status this long, so clients can read why. */
   endedStreamRetentionMs: z.number().int().min(0).default(60_000),
+  /** Worker processes kept forked, joined and idle, so a start or a crash restart skips the fork
+   *  (about 1.5 s of a process start); each idle one costs its memory. 0 turns the pool off. */
+  spareWorkers: z.number().int().min(0).max(16).default(1),
   /** A node record whose heartbeat is older than this many heartbeat intervals counts as dead. */
   nodeStaleHeartbeats: z.number().int().positive().default(5),
 });

@@ -1,48 +1,66 @@
 // The control protocol between a node's actor runtime and its worker processes, over the bus.
 // Raw frames never travel here: only commands, replies, heartbeats with stats, and stream events.
 //
-//   proc inbox   sf.proc.<procId>.cmd             ping | attach | detach | shutdown   (request/reply)
-//   worker inbox sf.stream.<id>.worker.<n>.cmd    update_prompts | switch_prompt       (request/reply)
-//   heartbeat    sf.stream.<id>.worker.<n>.hb     WorkerHeartbeat, every heartbeatIntervalMs
+// A worker PROCESS hosts one or more STREAM PIPELINES (dedicated / prompt_worker: one; shared: many).
+// A pipeline owns its stream's media path (trickle in -> decode -> graph -> encode -> trickle out) and
+// one or more WORKERS: inference workers, each holding compiled, warm graph(s) in its own thread
+// (dedicated: one worker with all the stream's prompts; prompt_worker: one worker per prompt;
+// shared: one worker 'shared'). Frames go to the worker of the active prompt.
+//
+//   proc inbox   sf.proc.<procId>.cmd             ProcCommand   (request/reply, Reply)
+//   heartbeat    sf.stream.<id>.worker.<w>.hb     WorkerHeartbeat, every heartbeatIntervalMs
 //   events       sf.stream.<id>.evt               StreamEvent (input ended, degraded, output failed, ...)
 import { z } from 'zod';
 
 export const PromptEntry = z.object({ id: z.string(), prompt: z.record(z.string(), z.unknown()) });
+export type PromptEntry = z.infer<typeof PromptEntry>;
 
-export const PipelineConfig = z.object({
+export const StreamPipelineConfig = z.object({
   streamId: z.string(),
-  workerId: z.string(),
   subscribeUrl: z.string(),
   publishUrl: z.string(),
   controlUrl: z.string().optional(),
   eventsUrl: z.string().optional(),
   width: z.number().int(),
   height: z.number().int(),
-  prompts: z.array(PromptEntry).min(1),
   activePromptId: z.string(),
+  /**
+   * Output pts already published for this stream by an earlier process (after a crash): frames at or
+   * before it are decoded but not output again, so the output's pts stay strictly increasing.
+   */
+  resumeAfterPts: z.string().optional(),
 });
-export type PipelineConfig = z.infer<typeof PipelineConfig>;
+export type StreamPipelineConfig = z.infer<typeof StreamPipelineConfig>;
 
 export const ProcCommand = z.discriminatedUnion('type', [
+  /** Answers once the process joined the bus: {pid}. */
   z.object({ type: z.literal('ping') }),
-  z.object({ type: z.literal('attach'), pipeline: PipelineConfig }),
-  z.object({ type: z.literal('detach'), streamId: z.string() }),
+  /** Opens (idempotently) the stream's pipeline; media starts once the active prompt's worker is warm. */
+  z.object({ type: z.literal('open_stream'), stream: StreamPipelineConfig }),
+  /** Compiles and warms `prompts` in a new inference worker; answers {warmupMs} once warm. */
+  z.object({
+    type: z.literal('add_worker'),
+    streamId: z.string(),
+    workerId: z.string(),
+    prompts: z.array(PromptEntry).min(1),
+  }),
+  /** Swaps a worker's prompts (compiled beside the running graph, swapped at a frame boundary). */
+  z.object({
+    type: z.literal('update_prompts'),
+    streamId: z.string(),
+    workerId: z.string(),
+    prompts: z.array(PromptEntry).min(1),
+    width: z.number().int().optional(),
+    height: z.number().int().optional(),
+  }),
+  z.object({ type: z.literal('switch_prompt'), streamId: z.string(), promptId: z.string() }),
+  z.object({ type: z.literal('remove_worker'), streamId: z.string(), workerId: z.string() }),
+  /** Stops the pipeline: closes the output channel (DELETE), ends its workers. */
+  z.object({ type: z.literal('close_stream'), streamId: z.string() }),
+  /** Closes every pipeline and exits. */
   z.object({ type: z.literal('shutdown') }),
 ]);
 export type ProcCommand = z.infer<typeof ProcCommand>;
-
-export const WorkerCommand = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('update_prompts'),
-    prompts: z.array(PromptEntry).min(1),
-    activePromptId: z.string(),
-    width: z.number().int().optional(),
-    height: z.number().int().optional(),
-    warmup: z.boolean().optional(),
-  }),
-  z.object({ type: z.literal('switch_prompt'), promptId: z.string() }),
-]);
-export type WorkerCommand = z.infer<typeof WorkerCommand>;
 
 /** Every reply: ok with a result, or a typed error (code + message) the runtime maps to its own. */
 export const Reply = z.union([
@@ -61,6 +79,8 @@ export const WorkerStats = z.object({
   latenciesMs: z.array(z.number()),
   dropsByReason: z.record(z.string(), z.number()),
   degraded: z.boolean(),
+  /** Pts (decimal string, input time base) of the last frame published, for resume after a crash. */
+  lastOutputPts: z.string().optional(),
 });
 export type WorkerStats = z.infer<typeof WorkerStats>;
 
@@ -68,17 +88,20 @@ export const WorkerHeartbeat = z.object({
   pid: z.number(),
   streamId: z.string(),
   workerId: z.string(),
-  state: z.enum(['warmup', 'running']),
   activePromptId: z.string(),
   stats: WorkerStats,
 });
 export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
 
 export const StreamEvent = z.discriminatedUnion('type', [
+  /** The input is over: it ended after data (404/Closed), never appeared, or the control channel closed. */
   z.object({ type: z.literal('input_ended'), reason: z.enum(['input_ended', 'input_timeout', 'control_closed']), detail: z.string().optional() }),
+  /** The output channel failed past its retries. */
   z.object({ type: z.literal('output_failed'), reason: z.string() }),
+  /** No input for degradedInputMs (true), or input flowing again (false). */
   z.object({ type: z.literal('degraded'), degraded: z.boolean() }),
   z.object({ type: z.literal('first_output'), latencyMs: z.number() }),
+  /** A JSON message from the `-control` channel (other than keep-alives), for the stream actor to apply. */
   z.object({ type: z.literal('control'), params: z.record(z.string(), z.unknown()) }),
 ]);
 export type StreamEvent = z.infer<typeof StreamEvent>;

@@ -1,0 +1,82 @@
+// The stream's `-control` trickle channel: each segment is one JSON object of new params from the
+// gateway. Keep-alives are ignored; anything else goes to `onParams` for the stream actor to
+// validate and apply. A 404 (the channel is gone) means the gateway stopped the stream.
+import type { TrickleConfig } from '../../config.ts';
+import type { Logger } from '../../log.ts';
+import { TrickleSubscriber } from '../../transport/trickle/subscriber.ts';
+
+export interface ControlOptions {
+  config: TrickleConfig;
+  /** How long the channel may take to appear. */
+  waitMs: number;
+  /** Largest control message read; a longer one is skipped. */
+  maxBytes: number;
+  log: Logger;
+  onParams: (params: Record<string, unknown>) => void;
+  /** The channel ended (404 or closed): the stream should stop. */
+  onClosed: (detail: string) => void;
+}
+
+function isKeepAlive(v: Record<string, unknown>): boolean {
+  return Object.keys(v).length === 1 && v.keep === 'alive';
+}
+
+/** Reads the control channel until it ends or `sub.close()`; never throws. */
+export function followControl(url: string, o: ControlOptions): TrickleSubscriber {
+  const sub = new TrickleSubscriber(url, { start: 'current', config: o.config, logger: o.log, waitForChannel: o.waitMs });
+  // After the first segment a 404 means the gateway removed the channel: do not wait for it again.
+  let seen = 0;
+  let gone = false;
+  sub.on('segment', () => seen++);
+  sub.on('waiting-for-channel', () => {
+    if (seen === 0) return;
+    gone = true;
+    sub.close();
+  });
+  void (async () => {
+    try {
+      for await (const seg of sub) {
+        const parts: Buffer[] = [];
+        let n = 0;
+        let tooBig = false;
+        try {
+          for await (const c of seg.body) {
+            n += c.length;
+            if (n > o.maxBytes) {
+              tooBig = true;
+              break;
+            }
+            parts.push(Buffer.from(c));
+          }
+        } catch (err) {
+          o.log.warn({ err, seq: seg.seq }, 'control message cut off; skipped');
+          continue;
+        }
+        if (tooBig) {
+          o.log.warn({ seq: seg.seq, maxBytes: o.maxBytes }, 'control message too large; skipped');
+          continue;
+        }
+        let v: unknown;
+        try {
+          v = JSON.parse(Buffer.concat(parts).toString('utf8'));
+        } catch {
+          o.log.warn({ seq: seg.seq }, 'control message is not JSON; skipped');
+          continue;
+        }
+        if (!v || typeof v !== 'object' || Array.isArray(v)) {
+          o.log.warn({ seq: seg.seq }, 'control message is not a JSON object; skipped');
+          continue;
+        }
+        const params = v as Record<string, unknown>;
+        if (isKeepAlive(params)) continue;
+        o.onParams(params);
+      }
+    } catch (err) {
+      o.log.warn({ err }, 'control channel failed');
+      if (sub.endReason !== 'aborted') o.onClosed(`control channel failed: ${(err as Error).message}`);
+      return;
+    }
+    if (gone || sub.endReason === 'not_found' || sub.endReason === 'closed') o.onClosed(`control channel ${gone ? 'not_found' : sub.endReason}`);
+  })();
+  return sub;
+}

@@ -1,0 +1,95 @@
+// The worker process entry: `fork('src/inference/worker/main.ts', { execArgv: ['--import', 'tsx'], env })`.
+// Env: SF_PROC_ID, SF_NODE_ID, SF_CONFIG (JSON Config), SF_NATS_URL (absent: the parent's bus over
+// IPC). Joins the bus, answers ProcCommands on sf.proc.<procId>.cmd, and exits 0 on `shutdown`,
+// SIGTERM/SIGINT, or when the parent (IPC channel) or the bus goes away, so no worker is orphaned.
+import '../../polyfill.ts';
+import { createLogger, type Logger } from '../../log.ts';
+import { mediaSelfTest } from '../../media/selftest.ts';
+import type { Bus } from '../../transport/bus.ts';
+import { createBus } from '../../transport/create-bus.ts';
+import { connectParentBus } from '../../transport/local/bridge-child.ts';
+import { subjects } from '../../transport/subjects.ts';
+import type { Reply } from '../../transport/worker-protocol.ts';
+import { parseWorkerEnv, type WorkerEnv } from './env.ts';
+import { WorkerHost } from './host.ts';
+
+async function connect(env: WorkerEnv, log: Logger): Promise<Bus> {
+  if (env.natsUrl) return createBus({ ...env.config.bus, natsUrl: env.natsUrl }, { name: env.procId, logger: log });
+  return connectParentBus({ requestTimeoutMs: env.config.bus.requestTimeoutMs, maxPendingMessages: env.config.bus.maxPendingMessages, logger: log });
+}
+
+async function main(): Promise<void> {
+  let env: WorkerEnv;
+  try {
+    env = parseWorkerEnv(process.env);
+  } catch (err) {
+    process.stderr.write(`streamfleet worker: bad environment: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(env.config.logLevel).child({ procId: env.procId, nodeId: env.nodeId });
+  const fatal = (what: string, err: unknown): never => {
+    log.fatal({ err }, what);
+    process.exit(1);
+  };
+  process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+  process.on('unhandledRejection', (err) => fatal('unhandled rejection', err));
+
+  // Fails loudly when the Promise.withResolvers polyfill (or the codec build) is missing.
+  try {
+    const r = await mediaSelfTest(env.config.media);
+    log.debug({ ms: Math.round(r.ms) }, 'media self-test passed');
+  } catch (err) {
+    fatal('media self-test failed', err);
+  }
+
+  let bus: Bus;
+  try {
+    bus = await connect(env, log);
+  } catch (err) {
+    return fatal('cannot join the bus', err);
+  }
+  const host = new WorkerHost({ bus, config: env.config, log, onFatal: (err) => fatal('inference thread died', err) });
+
+  let exiting = false;
+  const shutdown = async (why: string, code = 0): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    log.info({ why }, 'worker process shutting down');
+    // A stuck close must not leave the process behind: the runtime's own grace bounds it too.
+    const guard = setTimeout(() => process.exit(code), env.config.actors.workerStopGraceMs);
+    guard.unref();
+    await host.closeAll().catch((err: unknown) => log.error({ err }, 'closing pipelines failed'));
+    await bus.flush().catch(() => undefined);
+    await bus.close().catch(() => undefined);
+    process.exit(code);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // Forked with an IPC channel: the parent going away closes it.
+  if (process.connected) process.once('disconnect', () => void shutdown('parent disconnected'));
+  void bus.closed.then(() => void shutdown('bus closed'));
+
+  const inbox = bus.subscribe(subjects.procCmd(env.procId));
+  await bus.flush();
+  log.info({ pid: process.pid, bus: bus.kind }, 'worker process ready');
+
+  for await (const m of inbox) {
+    let raw: unknown;
+    try {
+      raw = m.json();
+    } catch {
+      raw = undefined;
+    }
+    const isShutdown = (raw as { type?: unknown } | undefined)?.type === 'shutdown';
+    void host.handle(raw).then(async (reply: Reply) => {
+      try {
+        m.respond(reply);
+      } catch (err) {
+        log.warn({ err }, 'reply not sent');
+      }
+      if (isShutdown && reply.ok) await shutdown('shutdown command');
+    });
+  }
+}
+
+await main();
