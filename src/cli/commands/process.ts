@@ -1,7 +1,9 @@
-// `streamfleet process <in-file> <out.ts> [--width W --height H]`: runs a file through the live
-// media path offline, as fast as it goes: cut into its GOP segments, each decoded, transformed
-// (identity for now) and encoded into its own output segment, written back to back as one TS file.
+// `streamfleet process <in-file> <out.ts> [--width W --height H] [--prompt prompt.json]`: runs a file
+// through the live media path offline, as fast as it goes: cut into its GOP segments, each decoded,
+// run through the prompt's compiled graph (identity without --prompt) and encoded into its own output
+// segment, written back to back as one TS file.
 import '../../polyfill.ts';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../../config.ts';
 import { createLogger } from '../../log.ts';
@@ -9,8 +11,42 @@ import { MediaError } from '../../media/errors.ts';
 import { processFile, type ProcessFileResult } from '../../media/process-file.ts';
 import { mediaSelfTest } from '../../media/selftest.ts';
 import { identityTransform, type FrameTransform } from '../../media/transcode.ts';
+import { compileGraph } from '../../inference/compile.ts';
+import { validatePrompt } from '../../inference/validate.ts';
+import { ensureWorkspace } from '../../inference/workspace.ts';
+import type { FrameGraph } from '../../inference/types.ts';
 
-export const usage = 'process <in-file> <out.ts> [--width W --height H] [--max-fps N]   run a file through decode -> transform -> encode';
+export const usage =
+  'process <in-file> <out.ts> [--width W --height H] [--max-fps N] [--prompt prompt.json] [--workspace DIR]   run a file through decode -> graph -> encode';
+
+/** A frame transform that runs a compiled graph; the frame keeps its pts and time base. */
+export function graphTransform(graph: FrameGraph): FrameTransform {
+  return async (frame) => {
+    const out = await graph.run(frame.data);
+    return { ...frame, data: out.data, width: out.width, height: out.height };
+  };
+}
+
+/** Validates and compiles a prompt file for frames of the configured size; a readable error when it cannot run. */
+export async function loadPromptGraph(path: string, config: Readonly<Config>): Promise<FrameGraph> {
+  const workspace = ensureWorkspace(config.inference.workspace);
+  const r = validatePrompt(readFileSync(path, 'utf8'), { workspace, maxNodes: config.inference.maxPromptNodes });
+  if (!r.valid) throw new PromptFileError(r.validation_errors);
+  return compileGraph(r.prompt, {
+    width: config.media.width,
+    height: config.media.height,
+    workspace,
+    provider: config.inference.provider,
+    config: config.inference,
+  });
+}
+
+export class PromptFileError extends Error {
+  readonly code = 'PROMPT_INVALID';
+  constructor(readonly validationErrors: unknown[]) {
+    super('Prompt validation failed');
+  }
+}
 
 /** What the command does once flags are parsed; `transform` is where a graph plugs in. */
 export async function processCommand(
@@ -38,6 +74,8 @@ export async function run(argv: string[]): Promise<number> {
         width: { type: 'string' },
         height: { type: 'string' },
         'max-fps': { type: 'string' },
+        prompt: { type: 'string' },
+        workspace: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -59,14 +97,28 @@ export async function run(argv: string[]): Promise<number> {
   }
   let config: Readonly<Config>;
   try {
-    config = loadConfig({ media: { width, height, maxInputFps: maxFps } });
+    config = loadConfig({
+      media: { width, height, maxInputFps: maxFps },
+      inference: values.workspace ? { workspace: values.workspace } : {},
+    });
   } catch (err) {
     process.stderr.write(`streamfleet process: bad option: ${(err as Error).message}\n`);
     return 2;
   }
   const [inPath, outPath] = positionals;
+  let graph: FrameGraph | undefined;
   try {
-    const r = await processCommand(inPath, outPath, config);
+    if (values.prompt) graph = await loadPromptGraph(values.prompt, config);
+  } catch (err) {
+    if (err instanceof PromptFileError) {
+      process.stdout.write(`${JSON.stringify({ valid: false, validation_errors: err.validationErrors })}\n`);
+      return 1;
+    }
+    process.stderr.write(`streamfleet process: cannot load ${values.prompt}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const r = await processCommand(inPath, outPath, config, graph ? graphTransform(graph) : identityTransform);
     process.stdout.write(
       `${JSON.stringify({ segments: r.segments, videoFrames: r.videoFrames, audioPackets: r.audioPackets, bytes: r.bytes, droppedByFpsCap: r.droppedByFpsCap, damagedSegments: r.inputErrors.length })}\n`,
     );
@@ -75,5 +127,7 @@ export async function run(argv: string[]): Promise<number> {
     const code = err instanceof MediaError ? err.code : 'ERROR';
     process.stderr.write(`streamfleet process: ${code}: ${(err as Error).message}\n`);
     return 1;
+  } finally {
+    await graph?.dispose();
   }
 }
