@@ -65,6 +65,8 @@ export async function buildApp(opts: AppOptions) {
     // Params longer than this never reach a handler; keep it above the id limit so the id check answers.
     maxParamLength: Math.max(200, config.http.maxIdLength * 2),
   }).withTypeProvider<ZodTypeProvider>();
+  // The API speaks JSON only: a text/plain body answers 415 instead of reaching a schema as a string.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
