@@ -165,11 +165,14 @@ export const ActorConfigSchema = z.object({
   workerPingIntervalMs: z.number().int().positive().default(50),
   /** Ended streams (terminated/failed) stay visible in status this long, so clients can read why. */
   endedStreamRetentionMs: z.number().int().min(0).default(60_000),
+  /** After the worker reports its input ended, the stream ends once a heartbeat shows no more output
+   *  (the frames still paced or in flight got out), or after this long at most. */
+  inputEndDrainMs: z.number().int().min(0).default(3_000),
   /** Worker processes kept forked, joined and idle, so a start or a crash restart skips the fork
-   *  (about 1.5 s of a process start); each idle one costs its memory. 0 turns the pool off. */
-  spareWorkers: z.number().int().min(0).max(16).default(1),
-  /** A node record whose heartbeat is older than this many heartbeat intervals counts as dead. */
-  nodeStaleHeartbeats: z.number().int().positive().default(5),
+   *  (about 1.5 s of a process start). Off by default: each costs its memory, and forking the
+   *  replacement takes a core for that long, which on a small node makes its other streams drop
+   *  frames. Worth 1-2 on nodes with cores to spare. */
+  spareWorkers: z.number().int().min(0).max(16).default(0),
 });
 
 export const HttpConfigSchema = z.object({

@@ -1,0 +1,50 @@
+// Typed errors of the actor runtime. Callers branch on `code`; the HTTP edge only ever sees SfError
+// (src/errors.ts), which the runtime builds from these at its boundary.
+
+export type RuntimeErrorCode =
+  /** A worker process answered a command with an error reply. */
+  | 'WORKER_REPLY_ERROR'
+  /** A worker process exited (or was never there) while a command waited on it. */
+  | 'WORKER_GONE'
+  /** A worker process did not join the bus in time. */
+  | 'WORKER_JOIN_TIMEOUT'
+  /** An answer on the bus did not match its schema. */
+  | 'BAD_REPLY';
+
+export class RuntimeError extends Error {
+  constructor(
+    readonly code: RuntimeErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RuntimeError';
+  }
+}
+
+/** The worker's own error reply: its `code` is the worker's, kept for the caller. */
+export class WorkerReplyError extends RuntimeError {
+  constructor(
+    readonly workerCode: string,
+    message: string,
+  ) {
+    super('WORKER_REPLY_ERROR', `${workerCode}: ${message}`);
+    this.name = 'WorkerReplyError';
+  }
+}
+
+export class WorkerGoneError extends RuntimeError {
+  constructor(readonly procId: string, detail: string) {
+    super('WORKER_GONE', `worker process ${procId} ${detail}`);
+    this.name = 'WorkerGoneError';
+  }
+}
+
+/** Aborted by the caller's AbortSignal (the machine left the state that ran the effect). */
+export class AbortedError extends Error {
+  readonly code = 'ABORTED';
+  constructor(what: string) {
+    super(`${what} aborted`);
+    this.name = 'AbortedError';
+  }
+}

@@ -1,0 +1,563 @@
+// One stream hosted on this node: its stream actor (the stream machine with the real effects), the
+// bus traffic that feeds it (worker heartbeats -> FRAME_STATS, worker stream events -> INPUT_ENDED,
+// OUTPUT_FAILED, INPUT_STALLED/RESUMED, control -> UPDATE_PROMPTS) and the answers to its inbox
+// (subjects.streamCmd). Every failure stays inside this stream: the actor's errors are caught here.
+import { randomUUID } from 'node:crypto';
+import { createActor, type Actor } from 'xstate';
+import { SfError } from '../errors.ts';
+import { promptsOf, validateStreamPrompts } from '../http/prompts.ts';
+import {
+  streamMachine,
+  streamStateName,
+  workerLimitsFrom,
+  workerMachine,
+  type StreamEmitted,
+  type StreamSnapshot,
+  type StreamStateName,
+} from '../machines/index.ts';
+import type { BusMsg, BusSubscription } from '../transport/bus.ts';
+import { subjectPatterns, subjects } from '../transport/subjects.ts';
+import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type StreamPipelineConfig } from '../transport/worker-protocol.ts';
+import { applyPromptsLogic } from './apply-prompts.ts';
+import { attachSharedWorkerLogic } from './attach-shared-worker.ts';
+import { errorReply, okReply, StreamCommand } from './commands.ts';
+import { streamProcKey, type EffectDeps } from './deps.ts';
+import type { Inspection } from './inspection.ts';
+import { spawnWorkerLogic } from './spawn-worker.ts';
+import { toStreamStatus } from './status.ts';
+import { stopWorkerLogic } from './stop-worker.ts';
+import type { ActorSummary, StartStreamRequest, StreamStatus, UpdatePromptsRequest, UpdatePromptsResult, WorkspaceInfo } from './types.ts';
+import { warmupWorkerLogic } from './warmup-worker.ts';
+import { watchWorkerLogic } from './watch-worker.ts';
+
+/** The stream machine with every effect of this runtime provided. */
+export function provideStreamMachine(deps: EffectDeps) {
+  return streamMachine.provide({
+    actors: {
+      workerLogic: workerMachine.provide({
+        actors: {
+          spawnWorker: spawnWorkerLogic(deps),
+          warmupWorker: warmupWorkerLogic(deps),
+          applyPrompts: applyPromptsLogic(deps),
+          watchWorker: watchWorkerLogic(deps),
+          stopWorker: stopWorkerLogic(deps),
+        },
+      }),
+      attachSharedWorker: attachSharedWorkerLogic(deps),
+    },
+  });
+}
+type ProvidedStreamMachine = ReturnType<typeof provideStreamMachine>;
+
+const ENDED: ReadonlySet<StreamStateName> = new Set(['terminated', 'failed']);
+
+export interface HostedStreamOptions {
+  deps: EffectDeps;
+  machine: ProvidedStreamMachine;
+  inspection: Inspection;
+  req: StartStreamRequest;
+  epoch: number;
+  /** The workspace the stream's prompts resolve models in. */
+  workspace: string;
+  /** Called once when the stream reached terminated or failed. */
+  onEnded(s: HostedStream): void;
+  /** An ended stream whose id is started again: drop it now. */
+  onForget(s: HostedStream): void;
+}
+
+export class HostedStream {
+  readonly id: string;
+  readonly epoch: number;
+  readonly actor: Actor<ProvidedStreamMachine>;
+  endedAt: number | undefined;
+  private readonly deps: EffectDeps;
+  private readonly log;
+  private readonly subs: BusSubscription[] = [];
+  private lastOutputPts: string | undefined;
+  private firstOutputLatencyMs: number | undefined;
+  // Frame counters survive a worker process restart: a new process counts from zero again.
+  private counter = { pid: undefined as number | undefined, frames: 0, framesBase: 0, drops: 0 };
+  private lastState: string | undefined;
+  /** Set while the stream waits for its last frames after the input ended (see drainThenEnd). */
+  private draining: (() => void) | undefined;
+  private lastWorkerStates = new Map<string, { state: string; restarts: number }>();
+  private ended: Promise<void>;
+  private resolveEnded!: () => void;
+
+  constructor(private readonly o: HostedStreamOptions) {
+    this.id = o.req.id;
+    this.epoch = o.epoch;
+    this.deps = o.deps;
+    this.log = o.deps.logger.child({ streamId: this.id });
+    this.ended = new Promise((resolve) => {
+      this.resolveEnded = resolve;
+    });
+    const r = o.req;
+    this.actor = createActor(o.machine, {
+      id: this.id,
+      input: {
+        id: r.id,
+        subscribe_url: r.subscribeUrl,
+        publish_url: r.publishUrl,
+        ...(r.controlUrl !== undefined ? { control_url: r.controlUrl } : {}),
+        ...(r.eventsUrl !== undefined ? { events_url: r.eventsUrl } : {}),
+        width: r.width,
+        height: r.height,
+        architecture: r.architecture,
+        prompts: r.prompts,
+        limits: workerLimitsFrom(o.deps.config.actors),
+      },
+      inspect: o.inspection.observer(this.id),
+    });
+  }
+
+  /** Subscribes the stream's subjects, then starts the actor (so no early event is missed). */
+  start(): void {
+    const { bus } = this.deps;
+    const cmd = bus.subscribe(subjects.streamCmd(this.id));
+    const evt = bus.subscribe(subjects.streamEvt(this.id));
+    const hb = bus.subscribe(subjectPatterns.workerHeartbeats(this.id));
+    this.subs.push(cmd, evt, hb);
+    // Commands run side by side: a status request must not wait behind a stop or a prompt update.
+    void this.pump(cmd, (m) => void this.onCommand(m).catch((err: unknown) => this.log.warn({ err }, 'command reply failed')));
+    void this.pump(evt, (m) => this.onStreamEvent(m));
+    void this.pump(hb, (m) => this.onHeartbeat(m));
+    this.actor.subscribe({
+      next: (s) => this.onSnapshot(s),
+      error: (err) => {
+        // A bug in an action: the stream is lost, the node is not.
+        this.log.error({ err }, 'stream actor crashed');
+        this.markEnded();
+      },
+      complete: () => this.markEnded(),
+    });
+    this.actor.start();
+  }
+
+  private async pump(sub: BusSubscription, handle: (m: BusMsg) => void | Promise<void>): Promise<void> {
+    try {
+      for await (const m of sub) {
+        try {
+          await handle(m);
+        } catch (err) {
+          this.log.warn({ err, subject: m.subject }, 'bus message failed');
+        }
+      }
+    } catch (err) {
+      this.log.debug({ err }, 'subscription ended');
+    }
+  }
+
+  snapshot(): StreamSnapshot {
+    return this.actor.getSnapshot() as StreamSnapshot;
+  }
+
+  state(): StreamStateName {
+    return streamStateName(this.snapshot());
+  }
+
+  isEnding(): boolean {
+    const s = this.state();
+    return s === 'stopping' || ENDED.has(s) || this.endedAt !== undefined;
+  }
+
+  isEnded(): boolean {
+    return this.endedAt !== undefined;
+  }
+
+  status(): StreamStatus {
+    return toStreamStatus(this.snapshot());
+  }
+
+  pipelineConfig(size: { width: number; height: number }): StreamPipelineConfig {
+    const c = this.snapshot().context;
+    return {
+      streamId: this.id,
+      subscribeUrl: c.subscribeUrl,
+      publishUrl: c.publishUrl,
+      ...(c.controlUrl !== undefined ? { controlUrl: c.controlUrl } : {}),
+      ...(c.eventsUrl !== undefined ? { eventsUrl: c.eventsUrl } : {}),
+      width: size.width,
+      height: size.height,
+      activePromptId: c.activePromptId ?? c.prompts[0]?.id ?? '',
+      ...(this.lastOutputPts !== undefined ? { resumeAfterPts: this.lastOutputPts } : {}),
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Snapshots -> runtime events
+
+  private onSnapshot(s: StreamSnapshot): void {
+    // The machine's own state: `terminated` / `failed` only once the workers are gone (the status
+    // JSON already shows them during the short `stopping` step).
+    const state: string = streamStateName(s);
+    if (state !== this.lastState) {
+      this.lastState = state;
+      this.deps.emit({ type: 'state', streamId: this.id, actor: 'stream', state });
+      this.log.info({ state }, 'stream state');
+    }
+    for (const w of Object.values(s.context.workers)) {
+      const prev = this.lastWorkerStates.get(w.workerId);
+      if (prev?.state !== w.state) this.deps.emit({ type: 'state', streamId: this.id, actor: 'worker', state: w.state });
+      if (prev && w.restartCount > prev.restarts) {
+        this.deps.emit({ type: 'worker_restart', streamId: this.id, workerId: w.workerId, reason: w.lastError ?? 'restart' });
+        this.log.warn({ workerId: w.workerId, reason: w.lastError, restartCount: w.restartCount }, 'worker restarting');
+      }
+      this.lastWorkerStates.set(w.workerId, { state: w.state, restarts: w.restartCount });
+    }
+    if (s.status === 'done') this.markEnded();
+  }
+
+  private markEnded(): void {
+    if (this.endedAt !== undefined) return;
+    this.endedAt = Date.now();
+    // Events and heartbeats are over; the inbox stays so clients can read why it ended.
+    for (const sub of this.subs.slice(1)) sub.unsubscribe();
+    this.resolveEnded();
+    this.o.onEnded(this);
+  }
+
+  /** Drops the stream for good: no inbox, no actor. */
+  dispose(): void {
+    for (const sub of this.subs) sub.unsubscribe();
+    this.actor.stop();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Worker traffic -> actor events
+
+  /** Only one worker's heartbeat feeds the stream's stats (every worker reports the same stream). */
+  private statsWorker(): string | undefined {
+    const c = this.snapshot().context;
+    const ws = Object.values(c.workers).filter((w) => !w.retiring && w.state !== 'terminated');
+    if (c.architecture === 'prompt_worker') return (ws.find((w) => w.promptId === c.activePromptId) ?? ws[0])?.workerId;
+    return ws[0]?.workerId;
+  }
+
+  private onHeartbeat(m: BusMsg): void {
+    if (this.isEnded()) return;
+    const hb = WorkerHeartbeat.safeParse(m.json());
+    if (!hb.success || hb.data.workerId !== this.statsWorker()) return;
+    const { stats, pid } = hb.data;
+    if (stats.lastOutputPts !== undefined) this.lastOutputPts = stats.lastOutputPts;
+    const k = this.counter;
+    // frameCount counts from the process's start; drops come per heartbeat window.
+    if (k.pid !== undefined && k.pid !== pid) {
+      k.framesBase += k.frames;
+      k.frames = 0;
+    }
+    k.pid = pid;
+    k.frames = stats.frameCount;
+    k.drops += Object.values(stats.dropsByReason).reduce((a, b) => a + b, 0);
+    const frameCount = k.framesBase + k.frames;
+    const drops = k.drops;
+    this.actor.send({
+      type: 'FRAME_STATS',
+      frameCount,
+      fpsIn: stats.fpsIn,
+      fpsOut: stats.fpsOut,
+      latencyP50: stats.latencyP50Ms,
+      latencyP99: stats.latencyP99Ms,
+      drops,
+    });
+    this.deps.emit({
+      type: 'stats',
+      streamId: this.id,
+      stats: { fps_in: stats.fpsIn, fps_out: stats.fpsOut, latency_p50_ms: stats.latencyP50Ms, latency_p99_ms: stats.latencyP99Ms, frames_dropped: drops },
+      frameCount,
+      latenciesMs: stats.latenciesMs,
+      dropsByReason: stats.dropsByReason,
+    });
+    if (this.draining && stats.fpsOut === 0) this.draining();
+  }
+
+  private onStreamEvent(m: BusMsg): void {
+    if (this.isEnded()) return;
+    const parsed = WorkerStreamEvent.safeParse(m.json());
+    if (!parsed.success) {
+      this.log.warn('malformed stream event ignored');
+      return;
+    }
+    const e = parsed.data;
+    switch (e.type) {
+      case 'input_ended':
+        this.log.info({ reason: e.reason, detail: e.detail }, 'input ended');
+        this.drainThenEnd(e.reason === 'input_timeout' ? 'input_timeout' : 'input_ended');
+        break;
+      case 'output_failed':
+        this.actor.send({ type: 'OUTPUT_FAILED', reason: e.reason });
+        break;
+      case 'degraded':
+        this.actor.send({ type: e.degraded ? 'INPUT_STALLED' : 'INPUT_RESUMED' });
+        break;
+      case 'first_output':
+        this.firstOutputLatencyMs = e.latencyMs;
+        this.log.info({ latencyMs: e.latencyMs }, 'first output frame');
+        break;
+      case 'control':
+        this.applyControl(e.params);
+        break;
+    }
+  }
+
+  /**
+   * The worker reports the end of its input as soon as it read the last byte, while frames of the
+   * last segment may still be paced or in the graph: ending the stream now would close the pipeline
+   * under them. The stream ends on the first heartbeat that shows no output (or after
+   * inputEndDrainMs).
+   */
+  private drainThenEnd(reason: 'input_ended' | 'input_timeout'): void {
+    if (this.draining) return;
+    let timer: NodeJS.Timeout | undefined;
+    const end = () => {
+      if (timer) clearTimeout(timer);
+      this.draining = undefined;
+      if (!this.isEnded()) this.actor.send({ type: 'INPUT_ENDED', reason });
+    };
+    // Nothing was ever output (the input never came): nothing to wait for.
+    if (reason === 'input_timeout' || this.counter.pid === undefined) return end();
+    this.draining = end;
+    timer = setTimeout(end, this.deps.config.actors.inputEndDrainMs);
+  }
+
+  /** A control-channel message: its prompts are validated like an API request, then applied. */
+  private applyControl(params: Record<string, unknown>): void {
+    const raw = promptsOf(params as { prompt?: unknown; prompts?: unknown });
+    if (raw.length === 0) return;
+    const { config } = this.deps;
+    try {
+      const prompts = validateStreamPrompts(raw, {
+        workspace: this.o.workspace,
+        maxNodes: config.inference.maxPromptNodes,
+        maxPrompts: config.inference.maxPrompts,
+      });
+      const width = typeof params.width === 'number' ? params.width : undefined;
+      const height = typeof params.height === 'number' ? params.height : undefined;
+      void this.updatePrompts({ prompts, parameters: { ...(width ? { width } : {}), ...(height ? { height } : {}) } }).catch((err: unknown) =>
+        this.log.warn({ err }, 'control prompt update failed'),
+      );
+    } catch (err) {
+      this.log.warn({ err }, 'control message with an invalid prompt ignored');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Commands (the stream's inbox)
+
+  private async onCommand(m: BusMsg): Promise<void> {
+    let cmd: StreamCommand;
+    try {
+      cmd = StreamCommand.parse(m.json());
+    } catch {
+      m.respond(errorReply(new SfError('BAD_REQUEST', 'malformed stream command')));
+      return;
+    }
+    try {
+      m.respond(okReply(await this.run(cmd)));
+    } catch (err) {
+      m.respond(errorReply(err));
+    }
+  }
+
+  private async run(cmd: StreamCommand): Promise<Record<string, unknown>> {
+    switch (cmd.type) {
+      case 'status':
+        return { status: this.status() };
+      case 'stop':
+        await this.stop();
+        return {};
+      case 'update_prompts':
+        return { ...(await this.updatePrompts({ prompts: cmd.prompts, ...(cmd.parameters ? { parameters: cmd.parameters } : {}) })) };
+      case 'restart_worker':
+        this.mustBeActive();
+        this.actor.send({ type: 'RESTART_WORKER' });
+        return {};
+      case 'switch_prompt':
+        return { active_prompt_id: await this.switchPrompt(cmd.promptId) };
+      case 'workspace_info':
+        return { info: this.workspaceInfo() };
+      case 'forget':
+        if (!this.isEnded()) throw new SfError('STREAM_EXISTS', `Stream ${this.id} is still running`);
+        this.o.onForget(this);
+        return {};
+    }
+  }
+
+  private mustBeActive(): void {
+    if (this.isEnding()) throw new SfError('STREAM_NOT_FOUND', `Stream ${this.id} has ended`);
+  }
+
+  /** STOP, then wait until the workers are gone (bounded by stopTimeoutMs). */
+  async stop(): Promise<void> {
+    if (!this.isEnded()) this.actor.send({ type: 'STOP' });
+    await Promise.race([this.ended, sleep(this.deps.config.actors.stopTimeoutMs)]);
+  }
+
+  /** Resolves once the stream runs; START_TIMEOUT (with the state reached) otherwise. */
+  async waitRunning(timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      let sub: { unsubscribe(): void } | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const done = (err?: SfError) => {
+        sub?.unsubscribe();
+        if (timer) clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      const fail = (why: string) => {
+        const st = this.status();
+        done(
+          new SfError('START_TIMEOUT', `Stream ${this.id} ${why} (state ${st.state})`, {
+            state: st.state,
+            ...(st.fail_reason !== undefined ? { fail_reason: st.fail_reason } : {}),
+            ...(st.end_reason !== undefined ? { end_reason: st.end_reason } : {}),
+          }),
+        );
+      };
+      const check = (s: StreamSnapshot): boolean => {
+        const name = streamStateName(s);
+        if (name === 'running') done();
+        else if (name === 'stopping' || ENDED.has(name) || this.isEnded()) fail('ended before it ran');
+        else return false;
+        return true;
+      };
+      if (check(this.snapshot())) return;
+      timer = setTimeout(() => fail(`did not reach running within ${timeoutMs} ms`), timeoutMs);
+      sub = this.actor.subscribe({ next: (s) => void check(s), error: () => fail('crashed') });
+    });
+  }
+
+  async updatePrompts(req: UpdatePromptsRequest): Promise<UpdatePromptsResult> {
+    this.mustBeActive();
+    const before = this.snapshot().context;
+    const requestId = randomUUID();
+    const t0 = performance.now();
+    const { width, height, warmup } = req.parameters ?? {};
+    const answer = this.waitEmitted<Extract<StreamEmitted, { type: 'PROMPTS_UPDATED' }>>(
+      'PROMPTS_UPDATED',
+      (e) => e.requestId === requestId,
+      this.deps.config.actors.workerStartTimeoutMs + this.deps.config.bus.requestTimeoutMs,
+    );
+    this.actor.send({
+      type: 'UPDATE_PROMPTS',
+      prompts: req.prompts,
+      requestId,
+      ...(width !== undefined ? { width } : {}),
+      ...(height !== undefined ? { height } : {}),
+      ...(warmup !== undefined ? { warmup } : {}),
+    });
+    const r = await answer;
+    if (r.error !== undefined) throw new SfError('INTERNAL', `Prompt update failed: ${r.error}`);
+    const after = this.snapshot().context;
+    if (after.architecture === 'prompt_worker' && after.activePromptId !== before.activePromptId && after.activePromptId) {
+      await this.tellProcess({ type: 'switch_prompt', streamId: this.id, promptId: after.activePromptId });
+    }
+    this.deps.emit({ type: 'prompt_update', streamId: this.id, durationMs: performance.now() - t0, warmupPerformed: r.warmupPerformed });
+    return {
+      prompts_count: r.promptsCount,
+      parameters_updated: after.width !== before.width || after.height !== before.height,
+      warmup_performed: r.warmupPerformed,
+    };
+  }
+
+  async switchPrompt(promptId: string): Promise<string> {
+    const answer = this.waitEmitted<Extract<StreamEmitted, { type: 'PROMPT_SWITCHED' | 'PROMPT_SWITCH_REJECTED' }>>(
+      ['PROMPT_SWITCHED', 'PROMPT_SWITCH_REJECTED'],
+      (e) => e.type === 'PROMPT_SWITCHED' || e.promptId === promptId,
+      this.deps.config.bus.requestTimeoutMs,
+    );
+    this.actor.send({ type: 'SWITCH_PROMPT', promptId });
+    const r = await answer;
+    if (r.type === 'PROMPT_SWITCH_REJECTED') {
+      if (r.code === 'not_prompt_worker') throw new SfError('NOT_PROMPT_WORKER', `Stream ${this.id} is not a prompt-worker stream`);
+      if (r.code === 'unknown_prompt') throw new SfError('PROMPT_NOT_FOUND', `Stream ${this.id} has no prompt ${promptId}`);
+      throw new SfError('STREAM_NOT_FOUND', `Stream ${this.id} has ended`);
+    }
+    await this.tellProcess({ type: 'switch_prompt', streamId: this.id, promptId: r.activePromptId });
+    return r.activePromptId;
+  }
+
+  /** A command for the stream's own process (prompt switches are not a machine effect). */
+  private async tellProcess(cmd: { type: 'switch_prompt'; streamId: string; promptId: string }): Promise<void> {
+    const h = this.deps.procs.get(streamProcKey(this.id));
+    if (!h) return; // a restarting process opens with the active prompt anyway
+    await this.deps.procs.request(h, cmd, this.deps.config.bus.requestTimeoutMs);
+  }
+
+  workspaceInfo(): WorkspaceInfo {
+    const c = this.snapshot().context;
+    return {
+      workspace_path: this.o.workspace,
+      config_keys: Object.keys(this.deps.config).sort(),
+      total_workers: Object.values(c.workers).filter((w) => !w.retiring && w.state !== 'terminated').length,
+      active_prompt_id: c.activePromptId ?? null,
+    };
+  }
+
+  private waitEmitted<E extends StreamEmitted>(types: E['type'] | E['type'][], match: (e: E) => boolean, timeoutMs: number): Promise<E> {
+    return new Promise<E>((resolve, reject) => {
+      const subs: Array<{ unsubscribe(): void }> = [];
+      const timer = setTimeout(() => {
+        for (const s of subs) s.unsubscribe();
+        reject(new SfError('INTERNAL', `Stream ${this.id}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      for (const t of Array.isArray(types) ? types : [types]) {
+        subs.push(
+          this.actor.on(t as StreamEmitted['type'], (e) => {
+            if (!match(e as E)) return;
+            clearTimeout(timer);
+            for (const s of subs) s.unsubscribe();
+            resolve(e as E);
+          }),
+        );
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Inspection
+
+  summaries(): ActorSummary[] {
+    const s = this.snapshot();
+    const c = s.context;
+    const out: ActorSummary[] = [
+      {
+        id: this.id,
+        machine: 'stream',
+        state: s.value,
+        stream_id: this.id,
+        context: {
+          architecture: c.architecture,
+          width: c.width,
+          height: c.height,
+          frameCount: c.frameCount,
+          restartCount: c.restartCount,
+          degraded: c.degraded,
+          activePromptId: c.activePromptId,
+          endReason: c.endReason,
+          failReason: c.failReason,
+          lastOutputPts: this.lastOutputPts,
+          firstOutputLatencyMs: this.firstOutputLatencyMs,
+        },
+      },
+    ];
+    for (const [childId, ref] of Object.entries(s.children)) {
+      const cs = ref?.getSnapshot() as { value?: unknown; context?: Record<string, unknown> } | undefined;
+      const wc = cs?.context;
+      out.push({
+        id: `${this.id}/${childId}`,
+        machine: childId === 'shared' ? 'shared-attachment' : 'worker',
+        state: cs?.value ?? c.workers[childId]?.state ?? null,
+        stream_id: this.id,
+        context: wc
+          ? { pid: wc.pid, restartCount: wc.restartCount, lastError: wc.lastError, failReason: wc.failReason, lastHeartbeatAt: wc.lastHeartbeatAt }
+          : { pid: c.workers[childId]?.pid, restartCount: c.workers[childId]?.restartCount },
+      });
+    }
+    return out;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,74 @@
+// A graph slower than the input: the worker drops the oldest waiting frames (counted) instead of
+// queueing them, so latency stays flat over a minute: the p99 of the last 10 s is within 1.5x of the
+// first 10 s. Long by nature (60 s of real-time input); one stream only.
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeClip, probeFramePts, tempDir } from './helpers/clips.ts';
+import { api, startBody, startNode, type TestNode } from './helpers/runtime-node.ts';
+import { publishClip } from './helpers/stream-io.ts';
+
+const dir = tempDir('sf-slow-');
+const SECONDS = 60;
+let clip: string;
+let node: TestNode | undefined;
+
+/** Two big blurs at 512x512: far slower than 30 fps on a CPU. */
+function slowPrompt(): Record<string, unknown> {
+  const p: Record<string, unknown> = { '1': { class_type: 'LoadTensor', inputs: {} } };
+  let prev = '1';
+  for (let i = 0; i < 2; i++) {
+    p[`b${i}`] = { class_type: 'ImageBlur', inputs: { image: [prev, 0], blur_radius: 31, sigma: 10 } };
+    prev = `b${i}`;
+  }
+  p.out = { class_type: 'SaveTensor', inputs: { images: [prev, 0] } };
+  return p;
+}
+
+function p99(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)];
+}
+
+beforeAll(async () => {
+  clip = await makeClip(join(dir.path, 'in.ts'), { seconds: SECONDS, fps: 30, gop: 30, width: 320, height: 240 });
+});
+afterAll(() => dir.remove());
+afterEach(async () => {
+  if (!node) return;
+  const { orphans } = await node.close();
+  node = undefined;
+  expect(orphans).toEqual([]);
+});
+
+describe('runtime: slow graph', () => {
+  it('keeps latency flat for a minute and counts the frames it drops', async () => {
+    const frames = (await probeFramePts(clip)).length;
+    node = await startNode();
+    const n = node;
+    const start = await api(n.origin, 'POST', '/stream/start', startBody(n, { id: 'slow', width: 512, height: 512, params: { prompts: [slowPrompt()] } }));
+    expect(start.status, JSON.stringify(start.json)).toBe(200);
+    const samples: Array<{ t: number; latencies: number[] }> = [];
+    let drops: Record<string, number> = {};
+    n.runtime.onRuntimeEvent((e) => {
+      if (e.type !== 'stats' || e.streamId !== 'slow') return;
+      samples.push({ t: performance.now(), latencies: e.latenciesMs });
+      drops = e.dropsByReason;
+    });
+    const t0 = performance.now();
+    await publishClip(`${n.trickleBase}/slow-in`, clip, { close: false });
+    const end = performance.now();
+    const st = (await api(n.origin, 'GET', '/stream/slow')).json;
+    expect((await api(n.origin, 'DELETE', '/stream/slow')).status).toBe(200);
+
+    const first = samples.filter((s) => s.t - t0 <= 10_000).flatMap((s) => s.latencies);
+    const last = samples.filter((s) => end - s.t <= 10_000).flatMap((s) => s.latencies);
+    expect(first.length).toBeGreaterThan(10);
+    expect(last.length).toBeGreaterThan(10);
+    expect(p99(last)).toBeLessThanOrEqual(1.5 * p99(first));
+    // The graph could not keep up: frames were dropped, counted, and everything else was output.
+    expect(st.stats.frames_dropped).toBeGreaterThan(0);
+    expect(Object.values(drops).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(st.frame_count + st.stats.frames_dropped).toBeLessThanOrEqual(frames);
+    expect(st.worker_status.restart_count).toBe(0);
+  }, 180_000);
+});
