@@ -1,14 +1,33 @@
 import { defineConfig } from 'vitest/config';
 
-// Two cores in CI: run test files in at most two forked processes (native addons such as node-av
-// and onnxruntime are not safe to share between worker threads).
+// Files that push live media in real time and assert frame-exact output or flat latency. On two
+// cores they must not share the CPU with other test files, so they run one at a time, after the
+// rest of the suite (which runs two files at once).
+const REALTIME = [
+  'test/runtime-*.test.ts',
+  'test/serve-*.test.ts',
+  'test/worker-media-path.test.ts',
+  'test/worker-lifecycle.test.ts',
+  'test/http-streams.test.ts',
+  'test/infra-compose-nodes.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // Native addons (node-av, onnxruntime) are not safe to share between worker threads: forks.
     pool: 'forks',
-    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     setupFiles: ['./src/polyfill.ts'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'parallel', include: ['test/**/*.test.ts'], exclude: REALTIME, maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: { name: 'realtime', include: REALTIME, fileParallelism: false, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { coverCrop, decodeStream, FrameRateCap, newDecodeStats, releaseItem, transcodeSegment, type DecodedItem } from '../src/media/index.ts';
 import { makeClip, probeFramePts, tempDir } from './helpers/clips.ts';
-import { chunkedSource, meanAbsDiff, memorySink, probeFrameSizes, referenceCoverCrop } from './helpers/media.ts';
+import { meanAbsDiff, memorySink, probeFrameSizes, referenceCoverCrop } from './helpers/media.ts';
 
 const dir = tempDir('sf-media-decode-');
 let wide: string; // 320x240, 2 s, audio
@@ -65,15 +65,32 @@ describe('decodeStream', () => {
   });
 
   it('starts producing frames before the whole segment has arrived', async () => {
-    const src = chunkedSource(wideBytes, 16 * 1024);
-    let pulledAtFirstFrame = -1;
-    for await (const item of decodeStream(src.source, {})) {
-      if (item.kind === 'video' && pulledAtFirstFrame < 0) pulledAtFirstFrame = src.pulled();
+    // A segment several times the 128 KiB probe, as a 2 s GOP of live video is, arriving in 16 KiB
+    // chunks a few milliseconds apart as from the network: the first frame must come out once the
+    // probe has been read, long before the segment's last byte.
+    const big = await makeClip(join(dir.path, 'big.ts'), { seconds: 2, width: 1280, height: 720, fps: 30, audio: true, x264Preset: 'veryfast', crf: 12 });
+    const bytes = new Uint8Array(readFileSync(big));
+    expect(bytes.length).toBeGreaterThan(6 * 128 * 1024);
+    let handedOut = 0;
+    const source = {
+      async *[Symbol.asyncIterator]() {
+        for (let off = 0; off < bytes.length; off += 16 * 1024) {
+          const chunk = bytes.subarray(off, Math.min(bytes.length, off + 16 * 1024));
+          handedOut += chunk.length;
+          yield chunk;
+          await new Promise((r) => setTimeout(r, 3));
+        }
+      },
+    };
+    let atFirstFrame = -1;
+    let frames = 0;
+    for await (const item of decodeStream(source, {})) {
+      if (item.kind === 'video' && frames++ === 0) atFirstFrame = handedOut;
       releaseItem(item);
     }
-    expect(src.total).toBeGreaterThan(10);
-    expect(pulledAtFirstFrame).toBeGreaterThan(0);
-    expect(pulledAtFirstFrame).toBeLessThan(src.total / 2);
+    expect(frames).toBe(60);
+    expect(atFirstFrame).toBeGreaterThan(0);
+    expect(atFirstFrame).toBeLessThan(bytes.length / 2);
   });
 
   it('caps the input frame rate by dropping frames that come too soon, and counts them', async () => {

@@ -26,6 +26,9 @@ export interface ClipOptions {
   /** Text drawn on the picture (drawtext). */
   text?: string;
   format?: 'mpegts' | 'mp4';
+  /** x264 preset (default ultrafast) and constant rate factor (default x264's 23): bitrate knobs. */
+  x264Preset?: string;
+  crf?: number;
 }
 
 /** Writes an H.264 (+AAC) clip and returns its path. */
@@ -42,7 +45,7 @@ export async function makeClip(path: string, o: ClipOptions = {}): Promise<strin
   if (o.vfr) vf.push("setpts='N/FRAME_RATE/TB+0.012*sin(N)/TB'");
   if (o.text) vf.push(`drawtext=text='${o.text}':fontsize=48:fontcolor=white:box=1:boxcolor=black:x=20:y=20`);
   if (vf.length) args.push('-vf', vf.join(','));
-  args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '0', '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-pix_fmt', 'yuv420p');
+  args.push('-c:v', 'libx264', '-preset', o.x264Preset ?? 'ultrafast', ...(o.crf !== undefined ? ['-crf', String(o.crf)] : []), '-bf', '0', '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-pix_fmt', 'yuv420p');
   if (o.vfr) args.push('-fps_mode', 'passthrough');
   if (o.audio) args.push('-c:a', 'aac', '-b:a', '64k', '-shortest');
   args.push('-f', o.format ?? 'mpegts', path);

@@ -5,24 +5,6 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** Serves `data` in chunks and records how many chunks the reader has pulled so far. */
-export function chunkedSource(data: Uint8Array, chunkSize: number): { source: AsyncIterable<Uint8Array>; pulled: () => number; total: number } {
-  let pulled = 0;
-  const total = Math.ceil(data.length / chunkSize);
-  return {
-    total,
-    pulled: () => pulled,
-    source: {
-      async *[Symbol.asyncIterator]() {
-        for (let off = 0; off < data.length; off += chunkSize) {
-          pulled++;
-          yield data.subarray(off, Math.min(data.length, off + chunkSize));
-        }
-      },
-    },
-  };
-}
-
 /** ffmpeg's own "scale to cover, then crop the centre" of frame `index` (or a plain stretch), as raw RGB24. */
 export async function referenceCoverCrop(path: string, index: number, width: number, height: number, mode: 'cover' | 'stretch' = 'cover'): Promise<Buffer> {
   const scale = mode === 'cover' ? `scale=${width}:${height}:force_original_aspect_ratio=increase:flags=bilinear,crop=${width}:${height}` : `scale=${width}:${height}:flags=bilinear`;
