@@ -2,7 +2,7 @@
 // their answers back. Every route is served at `/` and under `/live`, as the original service does.
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyError } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { StreamRuntime } from '../actors/types.ts';
 import type { Config } from '../config.ts';
@@ -61,9 +61,10 @@ export async function buildApp(opts: AppOptions) {
   const app = Fastify({
     loggerInstance: opts.logger,
     bodyLimit: config.http.bodyLimitBytes,
-    disableRequestLogging: true,
+    // Requests are counted in /metrics; logging each one would drown the stream logs.
+    logController: new LogController({ disableRequestLogging: true }),
     // Params longer than this never reach a handler; keep it above the id limit so the id check answers.
-    maxParamLength: Math.max(200, config.http.maxIdLength * 2),
+    routerOptions: { maxParamLength: Math.max(200, config.http.maxIdLength * 2) },
   }).withTypeProvider<ZodTypeProvider>();
   // The API speaks JSON only: a text/plain body answers 415 instead of reaching a schema as a string.
   app.removeContentTypeParser('text/plain');
