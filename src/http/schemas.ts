@@ -17,13 +17,18 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
 /** A prompt as gateways send it: a JSON string, or an object in ComfyUI's API format. */
 const PromptValue = z.union([z.string(), z.record(z.string(), z.unknown())]);
 
-export function startBodySchema(http: HttpConfig) {
-  const size = z
+/** A frame width or height: even (4:2:0 video), at most http.maxFrameSize. */
+function frameSizeSchema(http: HttpConfig) {
+  return z
     .number()
     .int()
     .min(2)
     .max(http.maxFrameSize)
     .refine((v) => v % 2 === 0, 'must be a multiple of 2');
+}
+
+export function startBodySchema(http: HttpConfig) {
+  const size = frameSizeSchema(http);
   return z.object({
     subscribe_url: httpUrl,
     publish_url: httpUrl,
@@ -47,12 +52,7 @@ export function startBodySchema(http: HttpConfig) {
 export type StartBody = z.infer<ReturnType<typeof startBodySchema>>;
 
 export function updatePromptsBodySchema(http: HttpConfig) {
-  const size = z
-    .number()
-    .int()
-    .min(2)
-    .max(http.maxFrameSize)
-    .refine((v) => v % 2 === 0, 'must be a multiple of 2');
+  const size = frameSizeSchema(http);
   return z.object({
     prompt: PromptValue.optional(),
     prompts: z.union([z.array(PromptValue), PromptValue]).optional(),
