@@ -21,7 +21,7 @@ import { DegradedWatch } from './degraded.ts';
 import { errorCode, WorkerError } from './errors.ts';
 import { EventsChannel } from './events-channel.ts';
 import type { ThreadPool } from './inference-thread.ts';
-import { InferenceWorker } from './inference-worker.ts';
+import { InferenceWorker, type Prepared } from './inference-worker.ts';
 import { DropOldestMailbox } from './mailbox.ts';
 import { PtsPacer } from './pacer.ts';
 import { isTrickleFailure, LazySegmentSink, openPublisher, trickleFailure } from './output.ts';
@@ -56,6 +56,8 @@ export const DropReason = {
 interface InputSeg {
   seq: number;
   info: InputInfo | null;
+  /** Ends the segment's hold on the graphs of its frame size (see holdGraphs()). */
+  release: () => void;
 }
 
 type Item =
@@ -112,6 +114,8 @@ export class StreamPipeline {
   /** Output segments being ended, in order (see finish()). */
   private finishing: Promise<void> = Promise.resolve();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Input segments whose frames may still be on their way to the graph (their size holds). */
+  private readonly segsInFlight = new Set<InputSeg>();
   private lastInputAt: number | null = null;
   private lastOutputAt: number | null = null;
   private lastStats = { fpsIn: 0, fpsOut: 0, latencyP50Ms: 0, latencyP99Ms: 0 };
@@ -202,13 +206,26 @@ export class StreamPipeline {
     const worker = this.workerOrThrow(workerId);
     const next = { width: width ?? this.size.width, height: height ?? this.size.height };
     const resized = next.width !== this.size.width || next.height !== this.size.height;
-    await worker.load(prompts, next.width, next.height);
+    // Every worker of the stream must take frames of the new size: on a resize the others re-warm
+    // too. All compile beside the running graphs first, then all swap at once (one frame boundary),
+    // so no worker ever holds graphs of a size the decoder does not produce.
+    const staged: Prepared[] = [];
+    try {
+      staged.push(await worker.prepare(prompts, next.width, next.height));
+      if (resized) {
+        for (const [id, w] of this.workers) {
+          if (id !== workerId) staged.push(await w.prepare(this.workerPrompts.get(id) ?? [], next.width, next.height));
+        }
+      }
+    } catch (err) {
+      await Promise.allSettled(staged.map((p) => p.discard()));
+      throw err;
+    }
+    for (const p of staged) p.commit();
     this.workerPrompts.set(workerId, prompts);
     if (resized) {
-      // Every worker of the stream must take frames of the new size: re-warm the others too.
-      for (const [id, w] of this.workers) {
-        if (id !== workerId) await w.load(this.workerPrompts.get(id) ?? [], next.width, next.height);
-      }
+      // Frames already decoded at the old size finish on the old graphs, which the workers keep
+      // while the segments decoded at that size are in flight (holdGraphs()).
       this.size = next;
       this.log.info({ width: next.width, height: next.height }, 'stream size changed; frames at the new size start at the next input segment');
     }
@@ -253,6 +270,7 @@ export class StreamPipeline {
     this.mailbox.end();
     await Promise.allSettled(this.loops);
     for (const item of this.mailbox.drainRemaining()) if (item.kind === 'audio') item.audio.packet.free();
+    this.releaseSegments();
     // A last heartbeat carries the final window's figures (drops included) and the last pts.
     if (this.workers.size) {
       const stats = this.snapshotForHeartbeat();
@@ -344,8 +362,9 @@ export class StreamPipeline {
         this.counters.segmentsIn++;
         this.touchInput();
         if (this.counters.segmentsIn === 1) this.trace('runner_receive_first_ingest_segment', { seq: seg.seq });
-        const s: InputSeg = { seq: seg.seq, info: null };
         const { width, height } = this.size;
+        const s: InputSeg = { seq: seg.seq, info: null, release: this.holdGraphs(width, height) };
+        this.segsInFlight.add(s);
         const body = this.watchBytes(seg.body);
         for await (const item of decodeStream(body, { media: config.media, width, height, log: this.log, fpsCap, scaler, onInput: (i) => (s.info = i) })) {
           if (item.kind === 'error') {
@@ -408,6 +427,27 @@ export class StreamPipeline {
     this.emit({ type: 'input_ended', reason, detail });
   }
 
+  /**
+   * Holds every worker's graphs at width x height until the segment decoded at that size has been
+   * through the output side, so a size change meanwhile lets its frames finish on the old graphs.
+   */
+  private holdGraphs(width: number, height: number): () => void {
+    const releases = [...this.workers.values()].map((w) => w.hold(width, height));
+    return () => {
+      for (const r of releases.splice(0)) r();
+    };
+  }
+
+  private endSegment(seg: InputSeg): void {
+    this.segsInFlight.delete(seg);
+    seg.release();
+  }
+
+  /** Ends every hold still open (the output side stopped; a segment that failed to decode sent no end). */
+  private releaseSegments(): void {
+    for (const seg of [...this.segsInFlight]) this.endSegment(seg);
+  }
+
   private touchInput(): void {
     this.lastInputAt = Date.now();
     this.degraded.touch();
@@ -424,6 +464,8 @@ export class StreamPipeline {
   private async runOutput(): Promise<void> {
     let out: Out | null = null;
     for await (const item of this.mailbox) {
+      // Every frame of the segment has run: its hold on the graphs of its size ends.
+      if (item.kind === 'end') this.endSegment(item.seg);
       if (this.closed && item.kind === 'frame') {
         // Closing: what still waits is not run, but it is accounted for.
         this.stats.drop(DropReason.closed);
@@ -456,6 +498,7 @@ export class StreamPipeline {
       out = await this.runFrame(item, out);
     }
     if (out) this.finish(out);
+    this.releaseSegments();
     await this.finishing;
     if (this.inputEnd && !this.closed) this.endInput(this.inputEnd.reason, this.inputEnd.detail);
   }
