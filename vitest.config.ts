@@ -8,6 +8,7 @@ const REALTIME = [
   'test/serve-*.test.ts',
   'test/worker-media-path.test.ts',
   'test/worker-lifecycle.test.ts',
+  'test/worker-resize.test.ts',
   'test/http-streams.test.ts',
   'test/infra-compose-nodes.test.ts',
 ];
