@@ -42,6 +42,7 @@ describe.each(['', '/live'])('HTTP edge without streams (prefix "%s")', (prefix)
     );
     expect(await edge.runtime.listStreams()).toEqual([]);
     expect(edge.runtime.inspectActors()).toEqual([]);
+    expect(edge.runtime.processes({ spares: true })).toEqual([]);
   });
 
   it('refuses a value out of range with value_bigger_than_max', async () => {
@@ -196,6 +197,30 @@ describe('HTTP edge: catalogue, docs, probes and inspection', () => {
     const r = await call(edge.origin, 'POST', '/stream/start', huge);
     expect(r.status).toBe(413);
     expect(r.json).toMatchObject({ error: 'Payload Too Large' });
+  });
+});
+
+describe('HTTP edge limits', () => {
+  let edge: TestEdge;
+  beforeAll(async () => {
+    edge = await startEdge({ inference: { maxPromptNodes: 3, maxPrompts: 2 } });
+  });
+  afterAll(async () => edge.close());
+
+  it('refuses a prompt with more nodes than inference.maxPromptNodes, and more prompts than inference.maxPrompts', async () => {
+    const big = {
+      ...SEED_BROKEN_BLUR,
+      '3': { inputs: { image: ['4', 0] }, class_type: 'ImageInvert' },
+      '4': { inputs: { image: ['2', 0] }, class_type: 'ImageInvert' },
+    };
+    const r = await call(edge.origin, 'POST', '/stream/start', startBody({}, { prompts: [big] }));
+    expect(r.status).toBe(400);
+    expect(r.json.validation_errors[0]).toMatchObject({ error_type: 'invalid_prompt', message: 'Prompt has too many nodes' });
+    const three = [SEED_BROKEN_BLUR, SEED_BROKEN_BLUR, SEED_BROKEN_BLUR];
+    const many = await call(edge.origin, 'POST', '/stream/start', startBody({}, { prompts: three }));
+    expect(many.status).toBe(400);
+    expect(many.json.message).toContain('Too many prompts');
+    expect(await edge.runtime.listStreams()).toEqual([]);
   });
 });
 

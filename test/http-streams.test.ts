@@ -262,3 +262,25 @@ describe('metrics and inspection of a running stream', () => {
     await api(node.origin, 'DELETE', `/stream/${id}`);
   });
 });
+
+describe('capacity', () => {
+  it('answers 503 to a start beyond actors.maxStreams, and /readyz turns 503 until a stream ends', async () => {
+    const small = await startNode({ actors: { maxStreams: 1 } });
+    try {
+      expect((await api(small.origin, 'GET', '/readyz')).status).toBe(200);
+      expect((await api(small.origin, 'POST', '/stream/start', startBody(small, { id: 'only' }))).status).toBe(200);
+      const full = await api(small.origin, 'POST', '/stream/start', startBody(small, { id: 'second' }));
+      expect(full.status).toBe(503);
+      expect(full.json).toMatchObject({ error: 'Service Unavailable' });
+      const ready = await api(small.origin, 'GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.json).toMatchObject({ ready: false, capacity: 1, running: 1 });
+      expect((await api(small.origin, 'GET', '/stream/second')).status).toBe(404);
+      expect((await api(small.origin, 'DELETE', '/stream/only')).status).toBe(200);
+      expect((await api(small.origin, 'GET', '/readyz')).status).toBe(200);
+    } finally {
+      const { orphans } = await small.close();
+      expect(orphans).toEqual([]);
+    }
+  });
+});
