@@ -147,8 +147,10 @@ export const ActorConfigSchema = z.object({
   /** Worker: release decoded frames at the input's own pace (pts), smoothing the burst each segment's
    *  demuxer probe lets out at once; false hands frames to the graph as soon as they decode. */
   paceInput: z.boolean().default(true),
-  /** Worker pacing: most input time held ahead of real time; beyond it the pace clock restarts (never a growing backlog). */
-  paceMaxAheadMs: z.number().int().positive().default(1_000),
+  /** Worker pacing: most input time held ahead of real time; beyond it the pace clock restarts (never a
+   *  growing backlog). Above one GOP, so a gateway that posts each 2 s segment in one burst is paced,
+   *  not dropped; the cost is up to this much decoded video held per stream in that case. */
+  paceMaxAheadMs: z.number().int().positive().default(3_000),
   /** Worker pacing: a frame this late restarts the pace clock (the input stalled and came back). */
   paceResyncLateMs: z.number().int().positive().default(50),
   /** Worker: largest `{id}-control` message read; a longer one is skipped. */

@@ -1,6 +1,8 @@
 // `streamfleet publish <file> <channel-url> [--realtime]`: cuts a TS or MP4 file into one MPEG-TS
 // segment per GOP (remux, no re-encode) and posts each one to a trickle channel; --realtime paces
-// the segments by their timestamps, as a live source would. The channel is closed at the end.
+// them as a live encoder would: each segment starts when the clock reaches its first timestamp and
+// its bytes go out over its duration, one video frame's share at a time. The channel is closed at
+// the end.
 import '../../polyfill.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -35,14 +37,28 @@ export async function publishFile(path: string, url: string, opts: PublishFileOp
   let firstStart: number | null = null;
   try {
     for await (const seg of segmentFile(path, { media: config.media })) {
+      let seq: number;
       if (opts.realtime) {
-        // Segment k goes out when the wall clock has advanced as far as its timestamps have.
+        // Segment k starts when the wall clock has advanced as far as its timestamps have.
         firstStart ??= seg.startSeconds;
-        const due = t0 + (seg.startSeconds - firstStart) * 1000;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait, undefined, { signal: opts.signal });
+        const start = t0 + (seg.startSeconds - firstStart) * 1000;
+        const waitUntil = async (at: number) => {
+          const wait = at - performance.now();
+          if (wait > 0) await sleep(wait, undefined, { signal: opts.signal });
+        };
+        await waitUntil(start);
+        const w = pub.next();
+        seq = w.seq;
+        const parts = Math.max(1, seg.videoPackets);
+        const step = Math.ceil(seg.data.length / parts);
+        for (let i = 0; i < parts; i++) {
+          await w.write(seg.data.subarray(i * step, Math.min(seg.data.length, (i + 1) * step)));
+          await waitUntil(start + ((i + 1) * seg.durationSeconds * 1000) / parts);
+        }
+        await w.end();
+      } else {
+        seq = await pub.writeSegment(seg.data);
       }
-      const seq = await pub.writeSegment(seg.data);
       result.segments++;
       result.bytes += seg.data.length;
       opts.onSegment?.({ seq, data: seg.data, startSeconds: seg.startSeconds });
