@@ -1,10 +1,10 @@
 // Runs nats-server from one of infra/'s config files on ephemeral ports: the file's own text with its
 // ports, store dir and route addresses rewritten (every rewrite must find what it expects, so a config
 // that drifts from the shape the tests know fails loudly instead of silently running something else).
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnNatsServer } from './nats-server.ts';
 import { freePort } from './ports.ts';
 
 export interface ConfPorts {
@@ -55,44 +55,8 @@ export async function startFromConf(text: string, ports: ConfPorts, env: Record<
   const dir = await mkdtemp(join(tmpdir(), 'sf-infra-nats-'));
   const conf = join(dir, 'nats.conf');
   await writeFile(conf, rewriteNatsConf(text, ports, dir));
-  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let log = '';
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`nats-server not ready after ${readyTimeoutMs} ms:\n${log}`)), readyTimeoutMs);
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`nats-server exited with ${code}:\n${log}`));
-      });
-      child.stderr!.setEncoding('utf8');
-      child.stderr!.on('data', (chunk: string) => {
-        if (log.length < 64 * 1024) log += chunk;
-        if (log.includes('Server is ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  child.stderr!.resume();
-  return { pid: child.pid!, url: `nats://127.0.0.1:${ports.client}`, monitor: `http://127.0.0.1:${ports.monitor}`, stop };
+  const server = await spawnNatsServer(['-c', conf], { ownedDir: dir, env, readyTimeoutMs });
+  return { ...server, url: `nats://127.0.0.1:${ports.client}`, monitor: `http://127.0.0.1:${ports.monitor}` };
 }
 
 /** GETs a monitoring endpoint (/varz, /routez, /jsz, /healthz) as JSON. */

@@ -21,12 +21,22 @@ export interface StartNatsServerOptions {
   args?: string[];
 }
 
-export async function startNatsServer(opts: StartNatsServerOptions = {}): Promise<NatsServerHandle> {
-  const storeDir = await mkdtemp(join(tmpdir(), 'sf-nats-'));
-  const port = await freePort();
-  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(opts.args ?? [])], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+export interface RunningNatsServer {
+  pid: number;
+  /** SIGTERM (then SIGKILL after 5 s), wait for the exit, remove `ownedDir`. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns nats-server with `args` and resolves once it logs "Server is ready"; a server that exits or
+ * stays silent fails with its log. `ownedDir` (its store or config folder) is removed on stop.
+ */
+export async function spawnNatsServer(
+  args: string[],
+  o: { ownedDir: string; env?: Record<string, string>; readyTimeoutMs?: number },
+): Promise<RunningNatsServer> {
+  const readyTimeoutMs = o.readyTimeoutMs ?? 15_000;
+  const child = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let log = '';
   const stop = async (): Promise<void> => {
@@ -36,11 +46,11 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
       await exited;
       clearTimeout(killer);
     }
-    await rm(storeDir, { recursive: true, force: true });
+    await rm(o.ownedDir, { recursive: true, force: true });
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`nats-server not ready after ${opts.readyTimeoutMs ?? 15_000} ms:\n${log}`)), opts.readyTimeoutMs ?? 15_000);
+      const timer = setTimeout(() => reject(new Error(`nats-server not ready after ${readyTimeoutMs} ms:\n${log}`)), readyTimeoutMs);
       child.once('error', (err) => {
         clearTimeout(timer);
         reject(err);
@@ -64,5 +74,15 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
   }
   // Keep reading so a chatty server never blocks on a full pipe.
   child.stderr!.resume();
-  return { url: `nats://127.0.0.1:${port}`, port, pid: child.pid!, stop };
+  return { pid: child.pid!, stop };
+}
+
+export async function startNatsServer(opts: StartNatsServerOptions = {}): Promise<NatsServerHandle> {
+  const storeDir = await mkdtemp(join(tmpdir(), 'sf-nats-'));
+  const port = await freePort();
+  const server = await spawnNatsServer(['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(opts.args ?? [])], {
+    ownedDir: storeDir,
+    readyTimeoutMs: opts.readyTimeoutMs,
+  });
+  return { url: `nats://127.0.0.1:${port}`, port, ...server };
 }
