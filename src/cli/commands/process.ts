@@ -4,7 +4,6 @@
 // segment, written back to back as one TS file.
 import '../../polyfill.ts';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import { MediaError } from '../../media/errors.ts';
@@ -15,6 +14,7 @@ import { compileGraph } from '../../inference/compile.ts';
 import { validatePrompt } from '../../inference/validate.ts';
 import { ensureWorkspace } from '../../inference/workspace.ts';
 import type { FrameGraph } from '../../inference/types.ts';
+import { parseCommandArgs, usageError } from '../args.ts';
 
 export const usage =
   'process <in-file> <out.ts> [--width W --height H] [--max-fps N] [--prompt prompt.json] [--workspace DIR]   run a file through decode -> graph -> encode';
@@ -65,35 +65,20 @@ function positiveInt(s: string | undefined): number | undefined | null {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        width: { type: 'string' },
-        height: { type: 'string' },
-        'max-fps': { type: 'string' },
-        prompt: { type: 'string' },
-        workspace: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    process.stderr.write(`streamfleet process: ${(err as Error).message}\nusage: streamfleet ${usage}\n`);
-    return 2;
-  }
+  const parsed = parseCommandArgs('process', usage, argv, {
+    width: { type: 'string' },
+    height: { type: 'string' },
+    'max-fps': { type: 'string' },
+    prompt: { type: 'string' },
+    workspace: { type: 'string' },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`usage: streamfleet ${usage}\n`);
-    return 0;
-  }
   const width = positiveInt(values.width);
   const height = positiveInt(values.height);
   const maxFps = values['max-fps'] === undefined ? undefined : Number(values['max-fps']);
   if (positionals.length !== 2 || width === null || height === null || (maxFps !== undefined && !(maxFps >= 0))) {
-    process.stderr.write(`usage: streamfleet ${usage}\n`);
-    return 2;
+    return usageError('process', usage);
   }
   let config: Readonly<Config>;
   try {

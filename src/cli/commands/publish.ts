@@ -5,12 +5,12 @@
 // the end.
 import '../../polyfill.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { defaultConfig, type Config } from '../../config.ts';
 import { createLogger, type Logger } from '../../log.ts';
 import { MediaError } from '../../media/errors.ts';
 import { segmentFile } from '../../media/segmenter.ts';
 import { TricklePublisher } from '../../transport/trickle/publisher.ts';
+import { parseCommandArgs, usageError } from '../args.ts';
 
 export const usage = 'publish <file> <channel-url> [--realtime]   post a file to a trickle channel, one segment per GOP';
 
@@ -70,26 +70,10 @@ export async function publishFile(path: string, url: string, opts: PublishFileOp
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { realtime: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    process.stderr.write(`streamfleet publish: ${(err as Error).message}\nusage: streamfleet ${usage}\n`);
-    return 2;
-  }
+  const parsed = parseCommandArgs('publish', usage, argv, { realtime: { type: 'boolean', default: false } });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`usage: streamfleet ${usage}\n`);
-    return 0;
-  }
-  if (positionals.length !== 2) {
-    process.stderr.write(`usage: streamfleet ${usage}\n`);
-    return 2;
-  }
+  if (positionals.length !== 2) return usageError('publish', usage);
   const [path, url] = positionals;
   try {
     new URL(url);

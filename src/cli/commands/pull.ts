@@ -3,10 +3,10 @@
 // A segment cut off mid-way keeps the bytes that arrived; pulling goes on with the next one.
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { defaultConfig } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import { SegmentTruncatedError } from '../../transport/trickle/errors.ts';
+import { parseCommandArgs, usageError } from '../args.ts';
 import { TrickleSubscriber, type TrickleSubscriberOptions } from '../../transport/trickle/subscriber.ts';
 
 export const usage =
@@ -18,33 +18,18 @@ function parseFrom(s: string): TrickleSubscriberOptions['start'] | null {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        from: { type: 'string', default: 'next' },
-        timeout: { type: 'string' },
-        'wait-for-channel': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    process.stderr.write(`streamfleet pull: ${(err as Error).message}\nusage: streamfleet ${usage}\n`);
-    return 2;
-  }
+  const parsed = parseCommandArgs('pull', usage, argv, {
+    from: { type: 'string', default: 'next' },
+    timeout: { type: 'string' },
+    'wait-for-channel': { type: 'string' },
+  });
+  if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(`usage: streamfleet ${usage}\n`);
-    return 0;
-  }
   const start = parseFrom(values.from);
   const timeoutS = values.timeout === undefined ? null : Number(values.timeout);
   const waitS = values['wait-for-channel'] === undefined ? 0 : Number(values['wait-for-channel']);
   if (positionals.length !== 2 || start === null || (timeoutS !== null && !(timeoutS > 0)) || !(waitS >= 0)) {
-    process.stderr.write(`usage: streamfleet ${usage}\n`);
-    return 2;
+    return usageError('pull', usage);
   }
   const [url, outPath] = positionals;
   try {

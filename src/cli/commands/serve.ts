@@ -3,7 +3,6 @@
 // line with the bound ports once ready; on SIGTERM/SIGINT stops every stream and worker process,
 // closes the servers and the bus, and exits 0.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createRuntime } from '../../actors/runtime.ts';
 import { loadConfig, type ConfigInput } from '../../config.ts';
 import { buildApp } from '../../http/app.ts';
@@ -11,6 +10,7 @@ import { ensureWorkspace } from '../../inference/workspace.ts';
 import { createLogger } from '../../log.ts';
 import { createBus } from '../../transport/create-bus.ts';
 import { createTrickleServer, type TrickleServer } from '../../transport/trickle/index.ts';
+import { parseCommandArgs, usageError } from '../args.ts';
 
 export const usage =
   'serve [--port 8000] [--trickle-port 3389] [--host 127.0.0.1] [--workspace DIR] [--nats URL] [--auth-token T] ' +
@@ -40,33 +40,22 @@ function intFlag(name: string, v: string | undefined, min: number, max: number):
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string' },
-        'trickle-port': { type: 'string' },
-        host: { type: 'string' },
-        workspace: { type: 'string' },
-        nats: { type: 'string' },
-        'auth-token': { type: 'string' },
-        'allowed-hosts': { type: 'string' },
-        inspect: { type: 'string' },
-        'max-streams': { type: 'string' },
-        'node-id': { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`streamfleet serve: ${(err as Error).message}\nusage: streamfleet ${usage}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`usage: streamfleet ${usage}\n`);
-    return 0;
-  }
+  const parsed = parseCommandArgs('serve', usage, argv, {
+    port: { type: 'string' },
+    'trickle-port': { type: 'string' },
+    host: { type: 'string' },
+    workspace: { type: 'string' },
+    nats: { type: 'string' },
+    'auth-token': { type: 'string' },
+    'allowed-hosts': { type: 'string' },
+    inspect: { type: 'string' },
+    'max-streams': { type: 'string' },
+    'node-id': { type: 'string' },
+    config: { type: 'string' },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length) return usageError('serve', usage, `unexpected argument '${positionals[0]}'`);
 
   let config;
   try {

@@ -1,34 +1,23 @@
 // `streamfleet trickle-server`: a standalone trickle server (docs/trickle-protocol.md) that runs
 // until SIGINT/SIGTERM and then closes cleanly. Prints `listening <url>` on stdout once bound.
-import { parseArgs } from 'node:util';
 import { TrickleConfigSchema, defaultConfig } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import { createTrickleServer } from '../../transport/trickle/server.ts';
+import { parseCommandArgs, usageError } from '../args.ts';
 
 export const usage =
   'trickle-server [--port 3389] [--host 127.0.0.1] [--base-path /] [--no-auto-create]   run a trickle server';
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string', default: String(defaultConfig.http.tricklePort) },
-        host: { type: 'string', default: '127.0.0.1' },
-        'base-path': { type: 'string', default: '/' },
-        'no-auto-create': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`streamfleet trickle-server: ${(err as Error).message}\nusage: streamfleet ${usage}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`usage: streamfleet ${usage}\n`);
-    return 0;
-  }
+  const parsed = parseCommandArgs('trickle-server', usage, argv, {
+    port: { type: 'string', default: String(defaultConfig.http.tricklePort) },
+    host: { type: 'string', default: '127.0.0.1' },
+    'base-path': { type: 'string', default: '/' },
+    'no-auto-create': { type: 'boolean', default: false },
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length) return usageError('trickle-server', usage, `unexpected argument '${positionals[0]}'`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     process.stderr.write(`streamfleet trickle-server: bad --port '${values.port}'\n`);

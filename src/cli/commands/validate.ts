@@ -3,33 +3,17 @@
 // Exit 0 valid, 1 invalid, 2 usage or I/O error.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { defaultConfig } from '../../config.ts';
 import { createRegistry } from '../../inference/registry.ts';
 import { validatePrompt, validatePrompts } from '../../inference/validate.ts';
+import { parseCommandArgs, usageError } from '../args.ts';
 
 export const usage = 'validate <prompt.json> [--workspace DIR]   check a ComfyUI API-format prompt (or a list of them)';
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { workspace: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    process.stderr.write(`streamfleet validate: ${(err as Error).message}\nusage: streamfleet ${usage}\n`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    process.stdout.write(`usage: streamfleet ${usage}\n`);
-    return 0;
-  }
-  if (parsed.positionals.length !== 1) {
-    process.stderr.write(`usage: streamfleet ${usage}\n`);
-    return 2;
-  }
+  const parsed = parseCommandArgs('validate', usage, argv, { workspace: { type: 'string' } });
+  if (typeof parsed === 'number') return parsed;
+  if (parsed.positionals.length !== 1) return usageError('validate', usage);
   const file = parsed.positionals[0];
   let text: string;
   try {
