@@ -12,12 +12,13 @@ import ort from 'onnxruntime-node';
 import { loadConfig } from '../src/config.ts';
 import { compileGraph, type CompiledGraph } from '../src/inference/compile.ts';
 import { SessionCache } from '../src/inference/sessions.ts';
-import type { ResolvedNode, ResolvedPrompt } from '../src/inference/types.ts';
+import type { ResolvedPrompt } from '../src/inference/types.ts';
+// The same single-node prompt the node tests build: the bench measures what the tests check.
+import { link, singleNodePrompt } from '../test/helpers/image-ref.ts';
 
 const { onnx } = onnxPkg;
 const W = 512;
 const H = 512;
-const link = (node: string) => ({ node, slot: 0 });
 
 function frameAt(seed: number): Uint8Array {
   const f = new Uint8Array(W * H * 3);
@@ -38,20 +39,7 @@ async function median(fn: (f: Uint8Array) => Promise<unknown>, frames: number): 
   return t[Math.floor(t.length / 2)];
 }
 
-const single = (id: string, classType: string, inputs: Record<string, unknown>, imageInputs = ['image']): ResolvedPrompt => {
-  const ins: Record<string, unknown> = { ...inputs };
-  for (const n of imageInputs) ins[n] = link('1');
-  return {
-    id,
-    inputNode: '1',
-    outputNode: '3',
-    nodes: [
-      { id: '1', classType: 'LoadTensor', inputs: {} },
-      { id: '2', classType, inputs: ins } as ResolvedNode,
-      { id: '3', classType: 'SaveTensor', inputs: { images: link('2') } },
-    ],
-  };
-};
+const single = singleNodePrompt;
 
 const chain: ResolvedPrompt = {
   id: 'bench-chain',

@@ -11,6 +11,7 @@ import { createLogger } from '../../log.ts';
 import { createBus } from '../../transport/create-bus.ts';
 import { createTrickleServer, type TrickleServer } from '../../transport/trickle/index.ts';
 import { parseCommandArgs, usageError } from '../args.ts';
+import { untilSignal } from '../until-signal.ts';
 
 export const usage =
   'serve [--port 8000] [--trickle-port 3389] [--host 127.0.0.1] [--workspace DIR] [--nats URL] [--auth-token T] ' +
@@ -121,15 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilSignal();
   logger.info('shutting down: stopping streams and worker processes');
   // A second signal while shutting down means "now": the workers follow (they exit when their IPC
   // channel to this process closes).

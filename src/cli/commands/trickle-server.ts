@@ -4,6 +4,7 @@ import { TrickleConfigSchema, defaultConfig } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import { createTrickleServer } from '../../transport/trickle/server.ts';
 import { parseCommandArgs, usageError } from '../args.ts';
+import { untilSignal } from '../until-signal.ts';
 
 export const usage =
   'trickle-server [--port 3389] [--host 127.0.0.1] [--base-path /] [--no-auto-create]   run a trickle server';
@@ -37,15 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(`listening http://${host}:${bound.port}${server.basePath}\n`);
   logger.info({ port: bound.port, host: values.host, basePath: server.basePath, autoCreate: config.autoCreate }, 'trickle server listening');
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilSignal();
   logger.info('trickle server closing');
   await server.close();
   return 0;
