@@ -11,7 +11,7 @@ import { compileGraph } from '../src/inference/compile.ts';
 import { SessionCache } from '../src/inference/sessions.ts';
 import type { ResolvedPrompt } from '../src/inference/types.ts';
 import { validatePrompt } from '../src/inference/validate.ts';
-import { InferenceThread } from '../src/inference/worker/inference-thread.ts';
+import { InferenceThread } from '../src/inference/threads/inference-thread.ts';
 import { rootLogger } from '../src/log.ts';
 
 const W = 512;

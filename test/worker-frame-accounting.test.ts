@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DropOldestMailbox } from '../src/inference/worker/mailbox.ts';
-import { FrameStats, quantile } from '../src/inference/worker/stats.ts';
+import { DropOldestMailbox } from '../src/runner/mailbox.ts';
+import { FrameStats, quantile } from '../src/runner/stats.ts';
 
 describe('drop-oldest mailbox', () => {
   it('hands frames over in order while the consumer keeps up', async () => {

@@ -2,8 +2,8 @@
 // non-droppable items, on a fake clock: bursts become a steady flow, markers keep their place,
 // and nothing is held longer than the configured bound.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DropOldestMailbox } from '../src/inference/worker/mailbox.ts';
-import { PtsPacer } from '../src/inference/worker/pacer.ts';
+import { DropOldestMailbox } from '../src/runner/mailbox.ts';
+import { PtsPacer } from '../src/runner/pacer.ts';
 
 type Item = { kind: 'frame'; n: number } | { kind: 'end'; n: number };
 

@@ -12,7 +12,7 @@ import { subjects } from '../transport/subjects.ts';
 import { Reply, type ProcCommand } from '../transport/worker-protocol.ts';
 import { AbortedError, RuntimeError, WorkerGoneError, WorkerReplyError } from './errors.ts';
 
-export const WORKER_ENTRY = fileURLToPath(new URL('../inference/worker/main.ts', import.meta.url));
+export const WORKER_ENTRY = fileURLToPath(new URL('../runner/main.ts', import.meta.url));
 
 export interface ExitInfo {
   code: number | null;
@@ -61,7 +61,7 @@ export interface ProcessesOptions {
   config: Readonly<Config>;
   bus: Bus;
   logger: Logger;
-  /** The worker entry to fork (default: src/inference/worker/main.ts). */
+  /** The worker entry to fork (default: src/runner/main.ts). */
   entry?: string;
 }
 

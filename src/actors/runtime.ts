@@ -32,7 +32,7 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Workspace directory (models); prompts resolve against it. */
   workspace: string;
-  /** Worker process entry to fork (default: src/inference/worker/main.ts). */
+  /** Worker process entry to fork (default: src/runner/main.ts). */
   workerEntry?: string;
 }
 

@@ -16,7 +16,7 @@ import { TricklePublisher } from '../../src/transport/trickle/publisher.ts';
 import { TrickleSubscriber } from '../../src/transport/trickle/subscriber.ts';
 import { Reply, StreamEvent, WorkerHeartbeat, type ProcCommand } from '../../src/transport/worker-protocol.ts';
 
-export const WORKER_MAIN = 'src/inference/worker/main.ts';
+export const WORKER_MAIN = 'src/runner/main.ts';
 
 /** A message log that can be awaited: `waitFor` resolves on the first (past or future) match. */
 export class Log<T> {

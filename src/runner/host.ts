@@ -1,14 +1,14 @@
 // The worker process's command handler: ProcCommands in, Replies out. Hosts the process's stream
 // pipelines and its inference threads. Commands for one stream run one after another (in arrival
 // order); different streams, and ping, do not wait for each other.
-import type { Config } from '../../config.ts';
-import type { Logger } from '../../log.ts';
-import type { Bus } from '../../transport/bus.ts';
-import { ProcCommand, type PromptEntry, type Reply } from '../../transport/worker-protocol.ts';
-import type { ResolvedPrompt } from '../types.ts';
-import { validatePrompt } from '../validate.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { Bus } from '../transport/bus.ts';
+import { ProcCommand, type PromptEntry, type Reply } from '../transport/worker-protocol.ts';
+import type { ResolvedPrompt } from '../inference/types.ts';
+import { validatePrompt } from '../inference/validate.ts';
 import { errorCode, WorkerError } from './errors.ts';
-import { ThreadPool } from './inference-thread.ts';
+import { ThreadPool } from '../inference/threads/inference-thread.ts';
 import { StreamPipeline } from './pipeline.ts';
 
 export interface WorkerHostOptions {

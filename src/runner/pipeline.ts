@@ -2,26 +2,26 @@
 // mailbox -> the active prompt's inference worker -> encode with the input's exact pts -> trickle
 // POST, one output segment per input segment. Also the stream's control/events channels, its
 // heartbeats and its events on the bus. Frames never leave the process.
-import '../../polyfill.ts';
+import '../polyfill.ts';
 import { Scaler } from 'node-av';
-import type { Config } from '../../config.ts';
-import type { Logger } from '../../log.ts';
-import { releaseItem, decodeStream, type AudioPacket, type InputInfo } from '../../media/decode.ts';
-import { SegmentEncoder, YuvConverter } from '../../media/encode.ts';
-import type { VideoFrame } from '../../media/frame.ts';
-import { FrameRateCap } from '../../media/geometry.ts';
-import type { Bus } from '../../transport/bus.ts';
-import { subjects } from '../../transport/subjects.ts';
-import type { TricklePublisher } from '../../transport/trickle/publisher.ts';
-import { TrickleSubscriber } from '../../transport/trickle/subscriber.ts';
-import type { PromptEntry, StreamEvent, StreamPipelineConfig, WorkerHeartbeat } from '../../transport/worker-protocol.ts';
-import type { ResolvedPrompt } from '../types.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { releaseItem, decodeStream, type AudioPacket, type InputInfo } from '../media/decode.ts';
+import { SegmentEncoder, YuvConverter } from '../media/encode.ts';
+import type { VideoFrame } from '../media/frame.ts';
+import { FrameRateCap } from '../media/geometry.ts';
+import type { Bus } from '../transport/bus.ts';
+import { subjects } from '../transport/subjects.ts';
+import type { TricklePublisher } from '../transport/trickle/publisher.ts';
+import { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
+import type { PromptEntry, StreamEvent, StreamPipelineConfig, WorkerHeartbeat } from '../transport/worker-protocol.ts';
+import type { ResolvedPrompt } from '../inference/types.ts';
 import { followControl } from './control-channel.ts';
 import { DegradedWatch } from './degraded.ts';
 import { errorCode, WorkerError } from './errors.ts';
 import { EventsChannel } from './events-channel.ts';
-import type { ThreadPool } from './inference-thread.ts';
-import { InferenceWorker, type Prepared } from './inference-worker.ts';
+import type { ThreadPool } from '../inference/threads/inference-thread.ts';
+import { InferenceWorker, type Prepared } from '../inference/threads/inference-worker.ts';
 import { DropOldestMailbox } from './mailbox.ts';
 import { PtsPacer } from './pacer.ts';
 import { isTrickleFailure, LazySegmentSink, openPublisher, trickleFailure } from './output.ts';

@@ -1,15 +1,15 @@
-// The worker process entry: `fork('src/inference/worker/main.ts', { execArgv: ['--import', 'tsx'], env })`.
+// The worker process entry: `fork('src/runner/main.ts', { execArgv: ['--import', 'tsx'], env })`.
 // Env: SF_PROC_ID, SF_NODE_ID, SF_CONFIG (JSON Config), SF_NATS_URL (absent: the parent's bus over
 // IPC). Joins the bus, answers ProcCommands on sf.proc.<procId>.cmd, and exits 0 on `shutdown`,
 // SIGTERM/SIGINT, or when the parent (IPC channel) or the bus goes away, so no worker is orphaned.
-import '../../polyfill.ts';
-import { createLogger, type Logger } from '../../log.ts';
-import { mediaSelfTest } from '../../media/selftest.ts';
-import type { Bus } from '../../transport/bus.ts';
-import { createBus } from '../../transport/create-bus.ts';
-import { connectParentBus } from '../../transport/local/bridge-child.ts';
-import { subjects } from '../../transport/subjects.ts';
-import type { Reply } from '../../transport/worker-protocol.ts';
+import '../polyfill.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { mediaSelfTest } from '../media/selftest.ts';
+import type { Bus } from '../transport/bus.ts';
+import { createBus } from '../transport/create-bus.ts';
+import { connectParentBus } from '../transport/local/bridge-child.ts';
+import { subjects } from '../transport/subjects.ts';
+import type { Reply } from '../transport/worker-protocol.ts';
 import { parseWorkerEnv, type WorkerEnv } from './env.ts';
 import { WorkerHost } from './host.ts';
 

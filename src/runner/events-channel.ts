@@ -2,9 +2,9 @@
 // them: {"event": {..., "timestamp": ms}, "queue_event_type": "ai_stream_events" | "stream_trace"}.
 // Sends go one at a time; while one is in flight at most `maxQueued` wait (older status events are
 // dropped first), so a stalled gateway cannot grow memory.
-import type { TrickleConfig } from '../../config.ts';
-import type { Logger } from '../../log.ts';
-import type { TricklePublisher } from '../../transport/trickle/publisher.ts';
+import type { TrickleConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { TricklePublisher } from '../transport/trickle/publisher.ts';
 import { openPublisher } from './output.ts';
 
 export type QueueEventType = 'ai_stream_events' | 'stream_trace';

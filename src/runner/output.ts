@@ -1,12 +1,12 @@
 // The pipeline's output side on trickle: a publisher that continues the channel's sequence (a
 // restarted worker resumes where the last one stopped, with Lp-Trickle-Reset), and one lazy
 // SegmentSink per output segment, which takes a publisher segment only when its first byte exists.
-import type { TrickleConfig } from '../../config.ts';
-import type { Logger } from '../../log.ts';
-import type { SegmentSink } from '../../media/encode.ts';
-import { TricklePublisher, type SegmentWriter } from '../../transport/trickle/publisher.ts';
-import { TrickleError } from '../../transport/trickle/errors.ts';
-import { H_LATEST, joinUrl } from '../../transport/trickle/protocol.ts';
+import type { TrickleConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { SegmentSink } from '../media/encode.ts';
+import { TricklePublisher, type SegmentWriter } from '../transport/trickle/publisher.ts';
+import { TrickleError } from '../transport/trickle/errors.ts';
+import { H_LATEST, joinUrl } from '../transport/trickle/protocol.ts';
 import { findCause } from './errors.ts';
 
 /** The channel's next seq as the server reports it; 0 when the channel does not exist yet. */

@@ -1,6 +1,6 @@
 // The worker process's environment, parsed once at start-up.
 import { z } from 'zod';
-import { loadConfig, type Config } from '../../config.ts';
+import { loadConfig, type Config } from '../config.ts';
 
 export const WorkerEnvSchema = z.object({
   SF_PROC_ID: z.string().min(1),

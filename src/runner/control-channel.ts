@@ -1,9 +1,9 @@
 // The stream's `-control` trickle channel: each segment is one JSON object of new params from the
 // gateway. Keep-alives are ignored; anything else goes to `onParams` for the stream actor to
 // validate and apply. A 404 (the channel is gone) means the gateway stopped the stream.
-import type { TrickleConfig } from '../../config.ts';
-import type { Logger } from '../../log.ts';
-import { TrickleSubscriber } from '../../transport/trickle/subscriber.ts';
+import type { TrickleConfig } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
 
 export interface ControlOptions {
   config: TrickleConfig;
