@@ -2,6 +2,7 @@
 // An empty object is a valid configuration: each field documents its default. Each area owns one
 // section; add new bounds to the section of the module that enforces them.
 import { z } from 'zod';
+import { TimelineConfigSchema } from './runner/timeline.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -53,10 +54,12 @@ export const MediaConfigSchema = z.object({
    *  rate only sizes x264's keyint; timestamps come from the stream). Probing costs ~8 ms and a
    *  third of a 2 s segment decoded twice. */
   probeFpsFrames: z.number().int().min(0).default(0),
-  /** Decoder threads per segment decoder (0 = FFmpeg's choice). */
-  decoderThreads: z.number().int().min(0).max(64).default(0),
-  /** x264 threads per segment encoder (0 = x264's choice). */
-  encoderThreads: z.number().int().min(0).max(64).default(0),
+  /** Live decoder slice threads per stream (1: a worker's stream decodes on its own thread; frame
+   *  threads are never used, each would hold a frame back). */
+  decoderThreads: z.number().int().min(1).max(64).default(1),
+  /** x264 threads per output encoder (0 = x264's choice: a pool per encoder, which on a small
+   *  node costs more CPU per frame than it saves in time). */
+  encoderThreads: z.number().int().min(0).max(64).default(1),
   /** Corrupt pictures the decoder may raise in a row before a segment's drain loop gives up on it. */
   maxCorruptInARow: z.number().int().min(1).default(64),
   /** Video frames buffered between pipelined stages (decode -> transform -> encode) of one segment. */
@@ -144,15 +147,6 @@ export const ActorConfigSchema = z.object({
   eventsIntervalMs: z.number().int().positive().default(5_000),
   /** Worker: events waiting to be posted on `{id}-events` while one is in flight (older status events go first). */
   maxQueuedStreamEvents: z.number().int().min(1).default(16),
-  /** Worker: release decoded frames at the input's own pace (pts), smoothing the burst each segment's
-   *  demuxer probe lets out at once; false hands frames to the graph as soon as they decode. */
-  paceInput: z.boolean().default(true),
-  /** Worker pacing: most input time held ahead of real time; beyond it the pace clock restarts (never a
-   *  growing backlog). Above one GOP, so a gateway that posts each 2 s segment in one burst is paced,
-   *  not dropped; the cost is up to this much decoded video held per stream in that case. */
-  paceMaxAheadMs: z.number().int().positive().default(3_000),
-  /** Worker pacing: a frame this late restarts the pace clock (the input stalled and came back). */
-  paceResyncLateMs: z.number().int().positive().default(50),
   /** Worker: largest `{id}-control` message read; a longer one is skipped. */
   maxControlMessageBytes: z.number().int().positive().default(1024 * 1024),
   /** Most streams this node runs at once. */
@@ -175,6 +169,19 @@ export const ActorConfigSchema = z.object({
    *  replacement takes a core for that long, which on a small node makes its other streams drop
    *  frames. Worth 1-2 on nodes with cores to spare. */
   spareWorkers: z.number().int().min(0).max(16).default(0),
+});
+
+export const RunnerConfigSchema = z.object({
+  /** Largest access unit (one PES: a coded picture) reassembled from the input; larger ones are dropped and counted. */
+  maxUnitBytes: z.number().int().positive().default(16 * MiB),
+  /** The processing loop may stay busy this long with more than actors.maxFramesInFlight frames waiting
+   *  (a gateway posting a whole segment at once) before it counts as slower than the input and lets
+   *  waiting frames skip the graph. Above the time a burst of one segment takes to clear. */
+  maxBusyMs: z.number().int().positive().default(1_500),
+  /** Compressed input waiting for the processing loop, at most; beyond it the oldest waiting units
+   *  are dropped up to the next random access point (a stalled loop, never a burst). */
+  maxQueuedBytes: z.number().int().positive().default(32 * MiB),
+  timeline: TimelineConfigSchema.default(TimelineConfigSchema.parse({})),
 });
 
 export const HttpConfigSchema = z.object({
@@ -204,6 +211,7 @@ export const ConfigSchema = z.object({
   inference: InferenceConfigSchema.default(InferenceConfigSchema.parse({})),
   bus: BusConfigSchema.default(BusConfigSchema.parse({})),
   actors: ActorConfigSchema.default(ActorConfigSchema.parse({})),
+  runner: RunnerConfigSchema.default(RunnerConfigSchema.parse({})),
   http: HttpConfigSchema.default(HttpConfigSchema.parse({})),
 });
 
@@ -214,6 +222,7 @@ export type InferenceConfig = z.infer<typeof InferenceConfigSchema>;
 export type BusConfig = z.infer<typeof BusConfigSchema>;
 export type ActorConfig = z.infer<typeof ActorConfigSchema>;
 export type HttpConfig = z.infer<typeof HttpConfigSchema>;
+export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 export type ConfigInput = DeepPartial<Config>;

@@ -1,44 +1,109 @@
 import { describe, expect, it } from 'vitest';
-import { DropOldestMailbox } from '../src/runner/mailbox.ts';
+import { UnitQueue } from '../src/runner/unit-queue.ts';
 import { FrameStats, quantile } from '../src/runner/stats.ts';
 
-describe('drop-oldest mailbox', () => {
-  it('hands frames over in order while the consumer keeps up', async () => {
-    const dropped: number[] = [];
-    const box = new DropOldestMailbox<number>(2, (n) => dropped.push(n));
+interface U {
+  n: number;
+  video: boolean;
+  key?: boolean;
+  bytes?: number;
+}
+
+function queue(limits: { maxFramesInFlight?: number; maxBusyMs?: number; maxQueuedBytes?: number }, now: () => number, dropped: number[] = []) {
+  return new UnitQueue<U>(
+    { maxFramesInFlight: limits.maxFramesInFlight ?? 2, maxBusyMs: limits.maxBusyMs ?? 1000, maxQueuedBytes: limits.maxQueuedBytes ?? 1 << 20 },
+    (u) => ({ video: u.video, key: u.key ?? false, bytes: u.bytes ?? 100 }),
+    (u) => dropped.push(u.n),
+    now,
+  );
+}
+
+describe('unit queue (between input and processing)', () => {
+  it('hands units over in order while the consumer keeps up, and is never lagging', async () => {
+    let t = 0;
+    const q = queue({}, () => t);
     const got: number[] = [];
+    const lag: boolean[] = [];
     const consumer = (async () => {
-      for await (const n of box) got.push(n);
+      for await (const u of q) {
+        got.push(u.n);
+        lag.push(q.lagging);
+      }
     })();
     for (let i = 0; i < 5; i++) {
-      box.push(i);
+      q.push({ n: i, video: true });
+      t += 33;
       await Promise.resolve();
     }
-    box.end();
+    q.end();
     await consumer;
     expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect(lag.every((x) => !x)).toBe(true);
+  });
+
+  it('keeps a whole burst that the consumer clears within maxBusyMs: nothing dropped, never lagging', async () => {
+    let t = 0;
+    const dropped: number[] = [];
+    const q = queue({ maxBusyMs: 1000 }, () => t, dropped);
+    const first = q.next();
+    for (let i = 0; i < 60; i++) q.push({ n: i, video: true });
+    expect((await first).value?.n).toBe(0);
+    const lag: boolean[] = [];
+    for (let i = 1; i < 60; i++) {
+      t += 5; // 5 ms a frame: 60 frames in 300 ms
+      const r = await q.next();
+      expect(r.value?.n).toBe(i);
+      lag.push(q.lagging);
+    }
+    expect(lag.some((x) => x)).toBe(false);
     expect(dropped).toEqual([]);
   });
 
-  it('drops the oldest waiting frame when the consumer is slower, keeping at most capacity waiting', async () => {
+  it('counts as lagging once busy beyond maxBusyMs with more than maxFramesInFlight video units waiting', async () => {
+    let t = 0;
+    const q = queue({ maxFramesInFlight: 2, maxBusyMs: 1000 }, () => t);
+    void q.next(); // the consumer waits: idle at t=0
+    q.push({ n: 0, video: true });
+    // A graph slower than the input: 60 ms a frame against 33 ms input.
+    let skipped = 0;
+    for (let i = 1; i < 200; i++) {
+      q.push({ n: i, video: true });
+      t += 33;
+      if (i % 2 === 0) {
+        await q.next();
+        if (q.lagging) {
+          skipped++;
+          await q.next();
+        }
+      }
+    }
+    expect(skipped).toBeGreaterThan(0);
+    // Once it sheds, the backlog stays bounded: no more than a few frames wait.
+    expect(q.size).toBeLessThanOrEqual(6);
+  });
+
+  it('past maxQueuedBytes drops the oldest units up to the next random access point; markers stay', async () => {
     const dropped: number[] = [];
-    const box = new DropOldestMailbox<number>(2, (n) => dropped.push(n));
-    for (let i = 0; i < 6; i++) box.push(i);
-    expect(box.size).toBe(2);
-    expect(dropped).toEqual([0, 1, 2, 3]);
-    box.end();
+    const q = queue({ maxQueuedBytes: 1000 }, () => 0, dropped);
+    q.push({ n: 0, video: true, key: true, bytes: 300 });
+    q.push({ n: 1, video: true, bytes: 300 });
+    q.push({ n: 2, video: false, bytes: 0 });
+    q.push({ n: 3, video: true, key: true, bytes: 300 });
+    q.push({ n: 4, video: true, bytes: 300 });
+    expect(dropped).toEqual([0, 1]);
+    q.end();
     const rest: number[] = [];
-    for await (const n of box) rest.push(n);
-    expect(rest).toEqual([4, 5]);
+    for await (const u of q) rest.push(u.n);
+    expect(rest).toEqual([2, 3, 4]);
   });
 
   it('ends a waiting consumer and drops pushes after the end', async () => {
     const dropped: number[] = [];
-    const box = new DropOldestMailbox<number>(1, (n) => dropped.push(n));
-    const pending = box.next();
-    box.end();
+    const q = queue({}, () => 0, dropped);
+    const pending = q.next();
+    q.end();
     expect((await pending).done).toBe(true);
-    box.push(7);
+    q.push({ n: 7, video: true });
     expect(dropped).toEqual([7]);
   });
 });

@@ -1,13 +1,17 @@
-// The pipeline's output side on trickle: a publisher that continues the channel's sequence (a
-// restarted worker resumes where the last one stopped, with Lp-Trickle-Reset), and one lazy
-// SegmentSink per output segment, which takes a publisher segment only when its first byte exists.
-import type { TrickleConfig } from '../config.ts';
+// A stream's output side on trickle: a publisher that continues the channel's sequence (a
+// restarted worker resumes where the last one stopped, with Lp-Trickle-Reset), one lazy
+// SegmentSink per output segment, which takes a publisher segment only when its first byte exists,
+// and OutputSegments: one encoder per output segment (each starts with an IDR and decodes alone),
+// output segments following input segments one for one, ended in order without holding up frames.
+import type { MediaConfig, TrickleConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { SegmentSink } from '../media/encode.ts';
+import type { AudioPacket, AudioTrack } from '../media/decode.ts';
+import { SegmentEncoder, YuvConverter, type SegmentSink } from '../media/encode.ts';
+import type { VideoFrame } from '../media/frame.ts';
 import { TricklePublisher, type SegmentWriter } from '../transport/trickle/publisher.ts';
 import { TrickleError } from '../transport/trickle/errors.ts';
 import { H_LATEST, joinUrl } from '../transport/trickle/protocol.ts';
-import { findCause } from './errors.ts';
+import { errorCode, findCause } from './errors.ts';
 
 /** The channel's next seq as the server reports it; 0 when the channel does not exist yet. */
 export async function channelNextSeq(url: string, config: TrickleConfig): Promise<number> {
@@ -64,5 +68,143 @@ export class LazySegmentSink implements SegmentSink {
 
   abort(reason: unknown): void {
     this.writer?.abort(reason);
+  }
+}
+
+/** What an output segment is cut from: one input segment. */
+export interface OutputSource {
+  seq: number;
+  audio: AudioTrack | null;
+  frameRate: number;
+}
+
+interface Open {
+  src: OutputSource;
+  enc: SegmentEncoder;
+  sink: LazySegmentSink;
+  width: number;
+  height: number;
+  frames: number;
+}
+
+export type FrameWrite = 'written' | 'encode_error' | 'failed';
+
+export class OutputSegments {
+  private open: Open | null = null;
+  private finishing: Promise<void> = Promise.resolve();
+  private readonly converter = new YuvConverter();
+  private failed = false;
+  segmentsOut = 0;
+
+  constructor(
+    private readonly publisher: TricklePublisher,
+    private readonly media: MediaConfig,
+    private readonly log: Logger,
+    /** The output channel failed (nothing more can be published). */
+    private readonly onFailed: (err: unknown) => void,
+    /** The first output segment was completed (for traces). */
+    private readonly onFirstSegment: (seq: number | null) => void = () => undefined,
+  ) {}
+
+  get isFailed(): boolean {
+    return this.failed;
+  }
+
+  private start(src: OutputSource): Open {
+    const sink = new LazySegmentSink(this.publisher);
+    const enc = new SegmentEncoder(sink, { media: this.media, audio: src.audio, frameRate: src.frameRate, converter: this.converter });
+    return { src, enc, sink, width: 0, height: 0, frames: 0 };
+  }
+
+  /** Encodes one frame into the output segment of `src` (a new source, or a new size, starts a new segment). */
+  async video(src: OutputSource, frame: VideoFrame): Promise<FrameWrite> {
+    if (this.failed) return 'failed';
+    let out = this.open;
+    if (out && (out.src !== src || (out.frames > 0 && (out.width !== frame.width || out.height !== frame.height)))) {
+      this.finish(out);
+      out = null;
+    }
+    out ??= this.start(src);
+    this.open = out;
+    try {
+      await out.enc.writeVideo(frame);
+    } catch (err) {
+      this.open = null;
+      await out.enc.abort(err).catch(() => undefined);
+      if (isTrickleFailure(err)) {
+        this.fail(err);
+        return 'failed';
+      }
+      this.log.warn({ err, code: errorCode(err) }, 'encode failed; output segment dropped');
+      return 'encode_error';
+    }
+    out.width = frame.width;
+    out.height = frame.height;
+    out.frames++;
+    return 'written';
+  }
+
+  /** Copies one audio packet into the output segment of `src` (takes ownership). */
+  async audio(src: OutputSource, a: AudioPacket): Promise<void> {
+    if (this.failed) {
+      a.packet.free();
+      return;
+    }
+    if (this.open && this.open.src !== src) {
+      this.finish(this.open);
+      this.open = null;
+    }
+    this.open ??= this.start(src);
+    try {
+      await this.open.enc.writeAudio(a);
+    } catch (err) {
+      this.log.debug({ err }, 'audio packet not muxed');
+    }
+  }
+
+  /** The input segment `src` is over: its output segment ends (in the background, in order). */
+  endOf(src: OutputSource): void {
+    if (this.open && this.open.src === src) {
+      this.finish(this.open);
+      this.open = null;
+    }
+  }
+
+  /** Ends the open segment and waits until every segment has ended. */
+  async drain(): Promise<void> {
+    if (this.open) this.finish(this.open);
+    this.open = null;
+    await this.finishing;
+  }
+
+  close(): void {
+    this.converter.close();
+  }
+
+  /**
+   * Ends an output segment without holding up the frame loop: the end waits for the server's answer
+   * to the segment's POST (a network round trip), while the next segment's frames go on into their
+   * own encoder and POST. Segments end in order, one after another.
+   */
+  private finish(out: Open): void {
+    this.finishing = this.finishing.then(() => this.finishNow(out));
+  }
+
+  private async finishNow(out: Open): Promise<void> {
+    try {
+      await out.enc.end();
+      if (out.frames === 0) return;
+      this.segmentsOut++;
+      if (this.segmentsOut === 1) this.onFirstSegment(out.sink.seq);
+    } catch (err) {
+      if (isTrickleFailure(err)) this.fail(err);
+      else this.log.warn({ err, code: errorCode(err) }, 'output segment failed to finish');
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.onFailed(err);
   }
 }

@@ -101,6 +101,8 @@ export const StreamEvent = z.discriminatedUnion('type', [
   /** No input for degradedInputMs (true), or input flowing again (false). */
   z.object({ type: z.literal('degraded'), degraded: z.boolean() }),
   z.object({ type: z.literal('first_output'), latencyMs: z.number() }),
+  /** The input's timestamps restarted, wrapped or jumped; the output continues rebased (strictly increasing). */
+  z.object({ type: z.literal('discontinuity'), kind: z.string(), stream: z.string(), from_pts: z.string(), to_pts: z.string(), offset: z.string() }),
   /** A JSON message from the `-control` channel (other than keep-alives), for the stream actor to apply. */
   z.object({ type: z.literal('control'), params: z.record(z.string(), z.unknown()) }),
 ]);

@@ -88,6 +88,7 @@ export async function startWorker(opts: StartWorkerOptions = {}): Promise<Worker
   });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => {
+    if (process.env.SF_DEBUG_WORKER) process.stderr.write(c);
     err += c.toString();
     if (err.length > 200_000) err = err.slice(-100_000);
   });
