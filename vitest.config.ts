@@ -7,6 +7,7 @@ const REALTIME = [
   'test/runtime-*.test.ts',
   'test/serve-*.test.ts',
   'test/worker-media-path.test.ts',
+  'test/worker-timestamps.test.ts',
   'test/worker-lifecycle.test.ts',
   'test/worker-resize.test.ts',
   'test/http-streams.test.ts',

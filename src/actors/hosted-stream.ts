@@ -74,6 +74,7 @@ export class HostedStream {
   private readonly log;
   private readonly subs: BusSubscription[] = [];
   private lastOutputPts: string | undefined;
+  private lastInputPts: string | undefined;
   private firstOutputLatencyMs: number | undefined;
   // Frame counters survive a worker process restart: a new process counts from zero again.
   private counter = { pid: undefined as number | undefined, frames: 0, framesBase: 0, drops: 0 };
@@ -181,6 +182,7 @@ export class HostedStream {
       height: size.height,
       activePromptId: c.activePromptId ?? c.prompts[0]?.id ?? '',
       ...(this.lastOutputPts !== undefined ? { resumeAfterPts: this.lastOutputPts } : {}),
+      ...(this.lastOutputPts !== undefined && this.lastInputPts !== undefined ? { resumeAfterInputPts: this.lastInputPts } : {}),
     };
   }
 
@@ -239,7 +241,10 @@ export class HostedStream {
     const hb = WorkerHeartbeat.safeParse(m.json());
     if (!hb.success || hb.data.workerId !== this.statsWorker()) return;
     const { stats, pid } = hb.data;
-    if (stats.lastOutputPts !== undefined) this.lastOutputPts = stats.lastOutputPts;
+    if (stats.lastOutputPts !== undefined) {
+      this.lastOutputPts = stats.lastOutputPts;
+      this.lastInputPts = stats.lastInputPts;
+    }
     const k = this.counter;
     // frameCount counts from the process's start; drops come per heartbeat window.
     if (k.pid !== undefined && k.pid !== pid) {
@@ -296,6 +301,9 @@ export class HostedStream {
         break;
       case 'control':
         this.applyControl(e.params);
+        break;
+      case 'discontinuity':
+        this.log.info({ kind: e.kind, stream: e.stream, from: e.from_pts, to: e.to_pts, offset: e.offset }, 'input timestamps jumped; output continues rebased');
         break;
     }
   }

@@ -116,6 +116,10 @@ export class StreamPipeline {
   private readonly arrivals = new Map<bigint, number>();
   private frameRate = 0;
   private lastRawPts: bigint | null = null;
+  /** The raw pts of the last frame output (reported, so a successor continues this timeline). */
+  private lastOutputRaw: bigint | null = null;
+  /** A restarted runner skipping what its predecessor published (timeline seeded). */
+  private resuming = false;
   private lastInputAt: number | null = null;
   private lastOutputAt: number | null = null;
   private lastStats = { fpsIn: 0, fpsOut: 0, latencyP50Ms: 0, latencyP99Ms: 0 };
@@ -132,6 +136,9 @@ export class StreamPipeline {
     this.resumeAfter = cfg.resumeAfterPts !== undefined && /^-?\d+$/.test(cfg.resumeAfterPts) ? BigInt(cfg.resumeAfterPts) : null;
     this.lastOutputPts = this.resumeAfter;
     this.timeline = new PtsRebaser(deps.config.runner.timeline);
+    const resumeRaw = cfg.resumeAfterInputPts !== undefined && /^\d+$/.test(cfg.resumeAfterInputPts) ? BigInt(cfg.resumeAfterInputPts) : null;
+    this.resuming = this.resumeAfter !== null && resumeRaw !== null;
+    if (this.resuming) this.timeline.seed(resumeRaw!, this.resumeAfter!);
     this.fpsCap = new FrameRateCap(deps.config.media.maxInputFps);
     const actors = deps.config.actors;
     const runner = deps.config.runner;
@@ -458,6 +465,14 @@ export class StreamPipeline {
     const raw = frame.pts;
     this.arrivals.delete(raw);
     this.noteFrameRate(raw);
+    if (this.resuming) {
+      if (this.timeline.videoAtOrBefore(raw, this.deps.config.runner.timeline.maxForwardJumpMs)) {
+        this.stats.frameIn();
+        this.counters.framesSkippedForResume++;
+        return;
+      }
+      this.resuming = false;
+    }
     const t = this.timeline.video(raw);
     if (t.discontinuity) this.discontinuity(t.discontinuity);
     frame.pts = t.pts;
@@ -494,6 +509,7 @@ export class StreamPipeline {
     const latencyMs = performance.now() - arrivedAt;
     this.stats.frameOut(latencyMs);
     this.lastOutputPts = frame.pts;
+    this.lastOutputRaw = raw;
     this.lastOutputAt = Date.now();
     if (!this.firstOutput) {
       this.firstOutput = true;
@@ -553,6 +569,7 @@ export class StreamPipeline {
       ...s,
       degraded: this.degraded.degraded,
       ...(this.lastOutputPts !== null ? { lastOutputPts: this.lastOutputPts.toString() } : {}),
+      ...(this.lastOutputRaw !== null ? { lastInputPts: this.lastOutputRaw.toString() } : {}),
     };
   }
 

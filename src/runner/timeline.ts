@@ -186,6 +186,30 @@ export class PtsRebaser {
     this.#audio.section = null;
   }
 
+  /**
+   * Continues a predecessor's timeline (a runner restarted after a crash): its last output video
+   * frame had raw pts `lastRaw` and output pts `lastOutput`. Frames that follow `lastRaw` get the
+   * same offset it had; anything else is a discontinuity after `lastOutput`. Call before any packet.
+   */
+  seed(lastRaw: bigint, lastOutput: bigint): void {
+    const raw = mod33(lastRaw);
+    const section: Section = { offset: lastOutput - raw, refExt: raw, wrappedInto: null };
+    this.#latest = section;
+    this.#video.section = section;
+    this.#video.lastExt = raw;
+    this.#video.lastRaw = raw;
+    this.#video.lastOut = lastOutput;
+  }
+
+  /** Whether raw video pts `raw` is at or before the seeded (or last) video frame, within `windowMs`
+   *  (a restarted runner skips what its predecessor already published). */
+  videoAtOrBefore(raw: bigint, windowMs: number): boolean {
+    const st = this.#video;
+    if (st.lastRaw === null) return false;
+    const d = unwrapNear(st.lastExt, mod33(raw)) - st.lastExt;
+    return d <= 0n && d >= -ticks(windowMs);
+  }
+
   /** Counters since construction (a copy). */
   counts(): TimelineCounts {
     return { discontinuities: { ...this.#discontinuities }, notAdvancing: { ...this.#notAdvancing } };

@@ -29,6 +29,8 @@ export const StreamPipelineConfig = z.object({
    * before it are decoded but not output again, so the output's pts stay strictly increasing.
    */
   resumeAfterPts: z.string().optional(),
+  /** The input (raw 33-bit) pts of that frame: the new process continues the old one's timeline from it. */
+  resumeAfterInputPts: z.string().optional(),
 });
 export type StreamPipelineConfig = z.infer<typeof StreamPipelineConfig>;
 
@@ -81,6 +83,8 @@ export const WorkerStats = z.object({
   degraded: z.boolean(),
   /** Pts (decimal string, input time base) of the last frame published, for resume after a crash. */
   lastOutputPts: z.string().optional(),
+  /** The input (raw) pts of the frame that went out as lastOutputPts. */
+  lastInputPts: z.string().optional(),
 });
 export type WorkerStats = z.infer<typeof WorkerStats>;
 
