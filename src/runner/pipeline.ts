@@ -320,7 +320,9 @@ export class StreamPipeline {
     if (!this.closed && !this.output?.isFailed) {
       // Reported once the processing side has drained, so a runtime that closes the stream on
       // this event loses none of the frames still on their way.
-      if (this.counters.segmentsIn === 0 && (sub.endReason === 'not_found' || failure)) {
+      // A runner restarted after its stream had output (resumeAfter) finding no channel: the
+      // input ended while it was down, it did not fail to appear.
+      if (this.counters.segmentsIn === 0 && this.resumeAfter === null && (sub.endReason === 'not_found' || failure)) {
         this.inputEnd = { reason: 'input_timeout', detail: failure ? failure.message : `no input channel within ${config.actors.inputWaitMs} ms` };
       } else if (goneAfterData || sub.endReason === 'closed' || sub.endReason === 'not_found' || failure) {
         this.inputEnd = { reason: 'input_ended', detail: failure ? failure.message : `input channel ${goneAfterData ? 'not_found' : sub.endReason}` };
