@@ -100,6 +100,10 @@ export const InferenceConfigSchema = z.object({
   textDetLimitSide: z.number().int().min(32).default(960),
   /** TextRedact: sigma of the gaussian (ComfyUI's formula over linspace(-1,1)) used to blur detected text. */
   textRedactSigma: z.number().positive().default(1.0),
+  /** Registers the test-only node classes (TestHoldFrame: passes the image through after holding each
+   *  frame `hold_ms`, so a graph is slower than its input by construction). Off in production: with it
+   *  off, validation and `/object_info` do not know these classes. */
+  testNodes: z.boolean().default(false),
 });
 
 export const BusConfigSchema = z.object({

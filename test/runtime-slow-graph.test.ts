@@ -12,16 +12,14 @@ const SECONDS = 60;
 let clip: string;
 let node: TestNode | undefined;
 
-/** Two big blurs at 512x512: far slower than 30 fps on a CPU. */
+/** The test-only TestHoldFrame (inference.testNodes) holding each frame 60 ms: at most ~16 frames/s
+ *  against 30 frames/s in, slower than the input by construction on any machine. */
 function slowPrompt(): Record<string, unknown> {
-  const p: Record<string, unknown> = { '1': { class_type: 'LoadTensor', inputs: {} } };
-  let prev = '1';
-  for (let i = 0; i < 2; i++) {
-    p[`b${i}`] = { class_type: 'ImageBlur', inputs: { image: [prev, 0], blur_radius: 31, sigma: 10 } };
-    prev = `b${i}`;
-  }
-  p.out = { class_type: 'SaveTensor', inputs: { images: [prev, 0] } };
-  return p;
+  return {
+    '1': { class_type: 'LoadTensor', inputs: {} },
+    hold: { class_type: 'TestHoldFrame', inputs: { image: ['1', 0], hold_ms: 60 } },
+    out: { class_type: 'SaveTensor', inputs: { images: ['hold', 0] } },
+  };
 }
 
 function p99(xs: number[]): number {
@@ -43,7 +41,7 @@ afterEach(async () => {
 describe('runtime: slow graph', () => {
   it('keeps latency flat for a minute and counts the frames it drops', async () => {
     const frames = (await probeFramePts(clip)).length;
-    node = await startNode();
+    node = await startNode({ inference: { testNodes: true } });
     const n = node;
     const start = await api(n.origin, 'POST', '/stream/start', startBody(n, { id: 'slow', width: 512, height: 512, params: { prompts: [slowPrompt()] } }));
     expect(start.status, JSON.stringify(start.json)).toBe(200);

@@ -338,6 +338,7 @@ export class HostedStream {
         workspace: this.o.workspace,
         maxNodes: config.inference.maxPromptNodes,
         maxPrompts: config.inference.maxPrompts,
+        testNodes: config.inference.testNodes,
       });
       const width = typeof params.width === 'number' ? params.width : undefined;
       const height = typeof params.height === 'number' ? params.height : undefined;

@@ -116,7 +116,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   await app.register(healthRoutes, { config, runtime, version: SERVICE_VERSION, metrics });
-  await app.register(objectInfoRoutes, { workspace: runtime.workspace });
+  await app.register(objectInfoRoutes, { workspace: runtime.workspace, testNodes: config.inference.testNodes });
   await app.register(inspectRoutes, { runtime });
   for (const prefix of API_PREFIXES) {
     await app.register(streamRoutes, { prefix, config, runtime });

@@ -21,14 +21,14 @@ export function promptsOf(body: { prompt?: unknown; prompts?: unknown }): unknow
   return [];
 }
 
-export function validateStreamPrompts(raw: unknown[], opts: { workspace: string; maxNodes: number; maxPrompts: number }): StreamPrompt[] {
+export function validateStreamPrompts(raw: unknown[], opts: { workspace: string; maxNodes: number; maxPrompts: number; testNodes?: boolean }): StreamPrompt[] {
   if (raw.length > opts.maxPrompts) {
     throw new SfError('BAD_REQUEST', `Too many prompts: ${raw.length} (at most ${opts.maxPrompts})`);
   }
   const out: StreamPrompt[] = [];
   const errors: Array<Record<string, unknown>> = [];
   raw.forEach((input, index) => {
-    const r = validatePrompt(input, { workspace: opts.workspace, maxNodes: opts.maxNodes });
+    const r = validatePrompt(input, { workspace: opts.workspace, maxNodes: opts.maxNodes, testNodes: opts.testNodes });
     if (r.valid) {
       const parsed = typeof input === 'string' ? (JSON.parse(input) as Record<string, unknown>) : (input as Record<string, unknown>);
       out.push({ id: r.promptId, prompt: parsed });

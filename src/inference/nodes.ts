@@ -51,10 +51,37 @@ export const OUTPUT_CLASS = 'SaveTensor';
 export interface NodeContext {
   /** .onnx files in the workspace's models/ folder (the OnnxModel combo). */
   models: readonly string[];
+  /** Include the test-only classes (config `inference.testNodes`). Default false. */
+  testNodes?: boolean;
+}
+
+/** The test-only frame holder (registered only with `inference.testNodes`). */
+export const HOLD_CLASS = 'TestHoldFrame';
+
+/** Classes that exist only with `inference.testNodes` on. */
+export function testNodeDefinitions(): Record<string, NodeDef> {
+  return {
+    [HOLD_CLASS]: {
+      INPUT_TYPES: {
+        required: {
+          image: ['IMAGE'],
+          hold_ms: ['INT', { default: 60, min: 0, max: 10_000, step: 1 }],
+        },
+      },
+      RETURN_TYPES: ['IMAGE'],
+      CATEGORY: 'streamfleet/testing',
+      DISPLAY_NAME: 'Hold Frame (test)',
+      DESCRIPTION: 'Test only: passes the image through unchanged after holding each frame hold_ms milliseconds.',
+    },
+  };
 }
 
 /** Every node class, keyed by class_type. Combos that list files are filled from `ctx`. */
 export function nodeDefinitions(ctx: NodeContext): Record<string, NodeDef> {
+  return { ...stockDefinitions(ctx), ...(ctx.testNodes ? testNodeDefinitions() : {}) };
+}
+
+function stockDefinitions(ctx: NodeContext): Record<string, NodeDef> {
   const image = ['IMAGE'] as const;
   return {
     LoadTensor: {

@@ -11,9 +11,14 @@ export interface NodeRegistry {
   classes(): string[];
 }
 
+export interface RegistryOptions {
+  /** Include the test-only classes (config `inference.testNodes`). Default false. */
+  testNodes?: boolean;
+}
+
 /** A registry over the given model files (for callers that already listed the workspace). */
-export function registryFromModels(models: readonly string[]): NodeRegistry {
-  const defs = new Map(Object.entries(nodeDefinitions({ models: [...models] })));
+export function registryFromModels(models: readonly string[], opts: RegistryOptions = {}): NodeRegistry {
+  const defs = new Map(Object.entries(nodeDefinitions({ models: [...models], testNodes: opts.testNodes === true })));
   return {
     get: (classType) => defs.get(classType),
     classes: () => [...defs.keys()].sort(),
@@ -21,8 +26,8 @@ export function registryFromModels(models: readonly string[]): NodeRegistry {
 }
 
 /** The registry of a workspace as it is now (models/ is listed on each call). */
-export function createRegistry(workspace: string): NodeRegistry {
-  return registryFromModels(listModels(workspace));
+export function createRegistry(workspace: string, opts: RegistryOptions = {}): NodeRegistry {
+  return registryFromModels(listModels(workspace), opts);
 }
 
 export type InputCategory = 'required' | 'optional';

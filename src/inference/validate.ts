@@ -78,6 +78,8 @@ export interface ValidateOptions {
   maxNodes?: number;
   /** A registry to reuse (default: built from `workspace` on each call). */
   registry?: NodeRegistry;
+  /** Without `registry`: include the test-only classes (config `inference.testNodes`). Default false. */
+  testNodes?: boolean;
   /** Apply ComfyStream's input/output normalisation first (default true). */
   normalize?: boolean;
 }
@@ -496,7 +498,7 @@ function flatten(entries: Array<[string, NodeErrors]>, registry: NodeRegistry): 
 
 function validateUnsafe(input: unknown, opts: ValidateOptions): ValidationResult {
   const maxNodes = opts.maxNodes ?? defaultConfig.inference.maxPromptNodes;
-  const registry = opts.registry ?? createRegistry(opts.workspace);
+  const registry = opts.registry ?? createRegistry(opts.workspace, { testNodes: opts.testNodes });
 
   if (Array.isArray(input)) {
     return fail(promptError('Expected one prompt, got a list', `a list of ${input.length} prompts; validate each`));
@@ -706,7 +708,7 @@ export function validatePrompts(input: unknown, opts: ValidatePromptsOptions): P
       max_prompts: maxPrompts,
     });
   }
-  const registry = opts.registry ?? createRegistry(opts.workspace);
+  const registry = opts.registry ?? createRegistry(opts.workspace, { testNodes: opts.testNodes });
   const ok: PromptsSuccess['prompts'] = [];
   const failures: PromptsFailure['failures'] = [];
   list.forEach((p, index) => {

@@ -43,7 +43,7 @@ export class WorkerHost {
    *  rebuilt per call so models added to the workspace are seen). */
   private resolvePrompt = (entry: PromptEntry): ResolvedPrompt => {
     const inf = this.o.config.inference;
-    const r = validatePrompt(JSON.stringify(entry.prompt), { workspace: inf.workspace, maxNodes: inf.maxPromptNodes });
+    const r = validatePrompt(JSON.stringify(entry.prompt), { workspace: inf.workspace, maxNodes: inf.maxPromptNodes, testNodes: inf.testNodes });
     if (!r.valid) {
       const first = r.validation_errors[0];
       const detail = first ? `${first.message}${first.details ? `: ${first.details}` : ''}` : r.error.message;

@@ -30,7 +30,7 @@ export function graphTransform(graph: FrameGraph): FrameTransform {
 /** Validates and compiles a prompt file for frames of the configured size; a readable error when it cannot run. */
 export async function loadPromptGraph(path: string, config: Readonly<Config>): Promise<FrameGraph> {
   const workspace = ensureWorkspace(config.inference.workspace);
-  const r = validatePrompt(readFileSync(path, 'utf8'), { workspace, maxNodes: config.inference.maxPromptNodes });
+  const r = validatePrompt(readFileSync(path, 'utf8'), { workspace, maxNodes: config.inference.maxPromptNodes, testNodes: config.inference.testNodes });
   if (!r.valid) throw new PromptFileError(r.validation_errors);
   return compileGraph(r.prompt, {
     width: config.media.width,

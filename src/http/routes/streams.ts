@@ -41,6 +41,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
     workspace: runtime.workspace,
     maxNodes: config.inference.maxPromptNodes,
     maxPrompts: config.inference.maxPrompts,
+    testNodes: config.inference.testNodes,
   };
 
   async function mustGet(id: string): Promise<StreamStatus> {

@@ -9,16 +9,20 @@ type ITensorProto = import('onnx-proto').onnx.ITensorProto;
 type IValueInfoProto = import('onnx-proto').onnx.IValueInfoProto;
 type IAttributeProto = import('onnx-proto').onnx.IAttributeProto;
 
-/** The onnx opset every generated graph declares (IR version 8 pairs with opsets up to 17). */
-export const OPSET = 17;
+/** The onnx opset every generated graph declares: 18 for BitwiseNot (IR version 8 pairs with
+ *  opsets up to 18). None of the ops the builders use changed meaning from 17 to 18. */
+export const OPSET = 18;
 export const IR_VERSION = 8;
 
-export type ElemType = 'float32' | 'uint8' | 'int64';
+export type ElemType = 'float32' | 'uint8' | 'int32' | 'int64';
 const ELEM: Record<ElemType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   uint8: onnx.TensorProto.DataType.UINT8,
+  int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
 };
+/** `Cast`'s `to` attribute for each element type. */
+export const CAST_TO: Record<ElemType, number> = ELEM;
 
 export type AttrValue = number | string | number[] | { float: number } | { floats: number[] } | { ints: number[] };
 
@@ -111,19 +115,50 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A uint8 initializer (byte lookup tables). */
+  u8(values: ArrayLike<number>, dims: number[] = [values.length]): string {
+    const name = this.fresh('cu');
+    this.inits.push({ name, dataType: ELEM.uint8, dims, rawData: Uint8Array.from(values) });
+    return name;
+  }
+
   get nodeCount(): number {
     return this.nodes.length;
   }
 
-  /** Serialises to ModelProto bytes for `InferenceSession.create(bytes)`. */
+  get outputCount(): number {
+    return this.outputs.length;
+  }
+
+  /** The nodes the outputs depend on (in order), and the tensor names they read. */
+  private live(): { nodes: INodeProto[]; needed: Set<string> } {
+    const needed = new Set<string>(this.outputs.map((o) => o.name!));
+    const keep: INodeProto[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i];
+      if (!(n.output ?? []).some((o) => needed.has(o))) continue;
+      keep.push(n);
+      for (const x of n.input ?? []) if (x) needed.add(x);
+    }
+    return { nodes: keep.reverse(), needed };
+  }
+
+  /** Serialises to ModelProto bytes for `InferenceSession.create(bytes)`. Only what the outputs
+   *  depend on goes in: op builders may offer an IMAGE both as float32 and as bytes, and the
+   *  representation no consumer read (with its inputs and constants) is left out. */
   toBytes(): Uint8Array {
-    // Shared constants a builder created but no node ended up reading are left out.
-    const used = new Set<string>([...this.nodes.flatMap((n) => n.input ?? []), ...this.outputs.map((o) => o.name!)]);
+    const { nodes, needed } = this.live();
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'streamfleet',
       opsetImport: [{ domain: '', version: OPSET }],
-      graph: { name: this.name, node: this.nodes, initializer: this.inits.filter((t) => used.has(t.name!)), input: this.inputs, output: this.outputs },
+      graph: {
+        name: this.name,
+        node: nodes,
+        initializer: this.inits.filter((t) => needed.has(t.name!)),
+        input: this.inputs.filter((i) => needed.has(i.name!)),
+        output: this.outputs,
+      },
     });
     return onnx.ModelProto.encode(model).finish();
   }

@@ -1,26 +1,88 @@
 // Image subgraphs shared by the op builders. Inside a compiled graph an IMAGE is a float32 NCHW
 // tensor [1, 3, H, W] in 0..1 (ComfyUI's [B,H,W,C] permuted once at the edges): convolutions and
 // resampling want channels first, and keeping one layout avoids a transpose per node.
-import type { GraphBuilder } from './builder.ts';
+//
+// The byte domain: an IMAGE every element of which is a function of one byte (the frame itself,
+// its inversion, a nearest-neighbour resize or crop of those, a palette's colours) may also be
+// carried as those bytes, uint8 HWC [H, W, 3] like the frame, with a table `lut` giving the exact
+// float32 the float path holds for each byte value. Ops that are exact on bytes (ImageInvert is
+// 255 - x, selections move bytes) produce bytes from bytes; SaveTensor stores the bytes as they
+// are when storing lut[b] gives b back for every b (checked for all 256 values at compile time), so
+// such a prompt never converts to float32 at all. Whenever a float op needs the IMAGE, it reads the
+// float path, built beside the bytes; the builder keeps only the representation someone read.
+import { CAST_TO, type GraphBuilder } from './builder.ts';
+
+/** An IMAGE as uint8 HWC bytes: the float path's value of an element with byte b is lut[b]. */
+export interface ImageBytes {
+  /** uint8 [H, W, 3] tensor name inside the graph being built. */
+  name: string;
+  lut: Float32Array;
+}
 
 export interface ImageValue {
-  /** Tensor name inside the graph being built. */
+  /** float32 NCHW tensor name inside the graph being built. */
   name: string;
   width: number;
   height: number;
+  /** The same IMAGE as bytes, when an exact byte form exists (see above). */
+  bytes?: ImageBytes;
 }
 
-/** uint8 HWC RGB frame -> float NCHW 0..1 (torch's `frame.float() / 255`, so division, not a multiply). */
-export function frameToImage(g: GraphBuilder, frame: string, width: number, height: number): ImageValue {
-  const chw = g.op1('Transpose', [frame], { perm: [2, 0, 1] });
-  const f = g.op1('Cast', [chw], { to: 1 });
-  const scaled = g.op1('Div', [f, g.scalar(255)]);
-  const name = g.op1('Reshape', [scaled, g.i64([1, 3, height, width])], {}, 'image');
-  return { name, width, height };
+/** The frame's table: torch's `frame.float() / 255` in float32 (what frameToImage computes). */
+export const FRAME_LUT: Float32Array = Float32Array.from({ length: 256 }, (_, b) => b / 255);
+
+/** What SaveTensor stores for float v (imageToFrame's arithmetic in float32), or -1 for NaN. */
+export function storedByte(v: number): number {
+  if (Number.isNaN(v)) return -1;
+  const s = Math.fround((v < 0 ? 0 : v > 1 ? 1 : v) * 255);
+  const f = Math.floor(s);
+  const d = s - f;
+  return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
 }
 
-/** float NCHW -> uint8 HWC: clamp to 0..1, scale, round half to even, cast. */
+/** Whether storing lut[b] gives b back for every byte b (then the bytes are the output frame). */
+export function storesAsIs(lut: Float32Array): boolean {
+  for (let b = 0; b < 256; b++) if (storedByte(lut[b]) !== b) return false;
+  return true;
+}
+
+export function sameLut(a: Float32Array, b: Float32Array): boolean {
+  if (a === b) return true;
+  for (let i = 0; i < 256; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+/** Whether every value of the table lies in 0..1 (so clamping it changes nothing). */
+export function lutInUnitRange(lut: Float32Array): boolean {
+  for (let b = 0; b < 256; b++) if (!(lut[b] >= 0 && lut[b] <= 1)) return false;
+  return true;
+}
+
+/** uint8 HWC RGB frame -> float NCHW 0..1 (torch's `frame.float() / 255`, so division, not a
+ *  multiply). `bytes` false leaves out the byte form (the all-float32 path). */
+export function frameToImage(g: GraphBuilder, frame: string, width: number, height: number, bytes = true): ImageValue {
+  const img = bytesToImage(g, frame, FRAME_LUT, width, height);
+  return bytes ? img : { name: img.name, width, height };
+}
+
+/** uint8 HWC bytes with their table -> the IMAGE (float path and bytes). The frame's table is the
+ *  frame conversion; any other table is looked up (Gather), which gives its floats exactly. */
+export function bytesToImage(g: GraphBuilder, bytes: string, lut: Float32Array, width: number, height: number): ImageValue {
+  const chw = g.op1('Transpose', [bytes], { perm: [2, 0, 1] });
+  let f: string;
+  if (sameLut(lut, FRAME_LUT)) {
+    f = g.op1('Div', [g.op1('Cast', [chw], { to: CAST_TO.float32 }), g.scalar(255)]);
+  } else {
+    f = g.op1('Gather', [g.f32(lut, [256]), g.op1('Cast', [chw], { to: CAST_TO.int32 })], { axis: 0 });
+  }
+  const name = g.op1('Reshape', [f, g.i64([1, 3, height, width])], {}, 'image');
+  return { name, width, height, bytes: { name: bytes, lut } };
+}
+
+/** float NCHW -> uint8 HWC: clamp to 0..1, scale, round half to even, cast. An IMAGE whose bytes
+ *  store as they are is its bytes. */
 export function imageToFrame(g: GraphBuilder, img: ImageValue): string {
+  if (img.bytes && storesAsIs(img.bytes.lut)) return img.bytes.name;
   const clamped = g.op1('Clip', [img.name, g.scalar(0), g.scalar(1)]);
   const scaled = g.op1('Mul', [clamped, g.scalar(255)]);
   const rounded = g.op1('Round', [scaled]);
@@ -105,9 +167,18 @@ export function resampleAxis(
   return g.op1('ReduceSum', [m, g.i64([3])], { keepdims: 0 });
 }
 
-/** Crops NCHW to rows [y, y+h) and columns [x, x+w). */
+/** Crops NCHW to rows [y, y+h) and columns [x, x+w) (the bytes too: a selection is exact on them). */
 export function crop(g: GraphBuilder, img: ImageValue, x: number, y: number, w: number, h: number): ImageValue {
   if (x === 0 && y === 0 && w === img.width && h === img.height) return img;
-  const name = g.op1('Slice', [img.name, g.i64([y, x]), g.i64([y + h, x + w]), g.i64([2, 3])], {}, 'crop');
-  return { name, width: w, height: h };
+  const starts = g.i64([y, x]);
+  const ends = g.i64([y + h, x + w]);
+  const name = g.op1('Slice', [img.name, starts, ends, g.i64([2, 3])], {}, 'crop');
+  const bytes = img.bytes && { name: g.op1('Slice', [img.bytes.name, starts, ends, g.i64([0, 1])], {}, 'crop_u8'), lut: img.bytes.lut };
+  return { name, width: w, height: h, bytes };
+}
+
+/** Maps a table through an elementwise float32 function of the float path (`from` gives, for an
+ *  output byte, the input byte it came from). */
+export function mapLut(lut: Float32Array, from: (b: number) => number, f: (v: number) => number): Float32Array {
+  return Float32Array.from({ length: 256 }, (_, b) => f(lut[from(b)]));
 }

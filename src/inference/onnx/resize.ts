@@ -134,10 +134,21 @@ export function commonUpscale(g: GraphBuilder, img: ImageValue, width: number, h
   if (src.width === width && src.height === height && method !== 'lanczos') return src;
   let x = src.name;
   switch (method) {
-    case 'nearest-exact':
-      if (src.width !== width) x = axisResample(g, x, 3, src.height, width, nearestExactTaps(src.width, width));
-      if (src.height !== height) x = axisResample(g, x, 2, width, height, nearestExactTaps(src.height, height));
-      break;
+    case 'nearest-exact': {
+      // A pure selection of pixels: exact on bytes too (HWC: width is axis 1, height axis 0).
+      let b = src.bytes?.name;
+      if (src.width !== width) {
+        const idx = g.i64(nearestExactTaps(src.width, width).idx);
+        x = g.op1('Gather', [x, idx], { axis: 3 });
+        if (b) b = g.op1('Gather', [b, idx], { axis: 1 });
+      }
+      if (src.height !== height) {
+        const idx = g.i64(nearestExactTaps(src.height, height).idx);
+        x = g.op1('Gather', [x, idx], { axis: 2 });
+        if (b) b = g.op1('Gather', [b, idx], { axis: 0 });
+      }
+      return { name: x, width, height, bytes: b && src.bytes ? { name: b, lut: src.bytes.lut } : undefined };
+    }
     case 'area':
       if (src.width !== width) x = axisResample(g, x, 3, src.height, width, areaTaps(src.width, width));
       if (src.height !== height) x = axisResample(g, x, 2, width, height, areaTaps(src.height, height));

@@ -2,6 +2,7 @@
 // image1 with common_upscale(bicubic, center crop), as ComfyUI does; then
 // out = clamp(image1 * (1 - f) + mode(image1, image2) * f, 0, 1).
 import type { GraphBuilder } from '../onnx/builder.ts';
+import { lutInUnitRange } from '../onnx/image.ts';
 import { commonUpscale } from '../onnx/resize.ts';
 import { comboInput, numInput, type GraphOp } from './types.ts';
 
@@ -46,10 +47,17 @@ export const imageBlend: GraphOp = {
   build(g, node, { image1, image2 }) {
     const f = numInput(node, 'blend_factor', 0, 1);
     const m = comboInput(node, 'blend_mode', BLEND_MODES);
+    // Exact shortcuts, on values known to be finite (both have a byte form): with factor 0 the
+    // result is clamp(image1 * 1 + mode * 0) = image1 when image1 lies in 0..1; with factor 1 and
+    // mode normal it is clamp(image1 * 0 + image2) = image2 when that lies in 0..1 at image1's size.
+    if (image1.bytes && image2.bytes) {
+      if (f === 0 && lutInUnitRange(image1.bytes.lut)) return image1;
+      if (f === 1 && m === 'normal' && lutInUnitRange(image2.bytes.lut) && image2.width === image1.width && image2.height === image1.height) return image2;
+    }
     let img2 = image2;
     if (img2.width !== image1.width || img2.height !== image1.height) img2 = commonUpscale(g, img2, image1.width, image1.height, 'bicubic', 'center');
     const blended = mode(g, image1.name, img2.name, m);
     const mixed = g.op1('Add', [g.op1('Mul', [image1.name, g.scalar(1 - f)]), g.op1('Mul', [blended, g.scalar(f)])]);
-    return { ...image1, name: g.op1('Clip', [mixed, g.scalar(0), g.scalar(1)], {}, 'blend') };
+    return { name: g.op1('Clip', [mixed, g.scalar(0), g.scalar(1)], {}, 'blend'), width: image1.width, height: image1.height };
   },
 };

@@ -16,6 +16,6 @@ export const imageSharpen: GraphOp = {
     const a = g.op1('Mul', [image.name, g.scalar(1 + 10 * alpha)]);
     const b = g.op1('Mul', [blurred.name, g.scalar(10 * alpha)]);
     const d = g.op1('Sub', [a, b]);
-    return { ...image, name: g.op1('Clip', [d, g.scalar(0), g.scalar(1)], {}, 'sharpen') };
+    return { name: g.op1('Clip', [d, g.scalar(0), g.scalar(1)], {}, 'sharpen'), width: image.width, height: image.height };
   },
 };

@@ -1,7 +1,8 @@
 // The contract between the compiler and one node type. A node is either a graph op (it appends
 // ONNX nodes to the shared builder, so the compiler can fuse it with its neighbours into one
 // session) or a host op (it runs outside the fused graph: its own session, or a step that needs
-// data-dependent work such as a palette). Every IMAGE between ops is float32 NCHW [1,3,H,W] in 0..1.
+// data-dependent work such as a palette). Every IMAGE between ops is float32 NCHW [1,3,H,W] in 0..1,
+// or, where an exact byte form exists, uint8 HWC [H,W,3] bytes with their table (onnx/image.ts).
 import type ort from 'onnxruntime-node';
 import type { InferenceConfig } from '../../config.ts';
 import type { GraphBuilder } from '../onnx/builder.ts';
@@ -27,9 +28,17 @@ export interface HostEnv {
   sessionOptions: ort.InferenceSession.SessionOptions;
 }
 
+/** How an IMAGE reaches or leaves a host step: float32 NCHW [1,3,H,W], or uint8 HWC [H,W,3] bytes
+ *  whose byte b stands for the float lut[b]. */
+export type Carried = { kind: 'float' } | { kind: 'bytes'; lut: Float32Array };
+
+export const FLOAT: Carried = Object.freeze({ kind: 'float' });
+
 export interface HostStep {
   /** Size of the IMAGE this step returns. */
   readonly size: Size;
+  /** What run() returns (default float). */
+  readonly output?: Carried;
   run(images: Record<string, ort.Tensor>): Promise<ort.Tensor>;
   release(): Promise<void>;
 }
@@ -37,7 +46,11 @@ export interface HostStep {
 export interface HostOp {
   kind: 'host';
   imageInputs: readonly string[];
-  create(node: ResolvedNode, sizes: Record<string, Size>, env: HostEnv): Promise<HostStep>;
+  /** Whether the step can take its IMAGEs as bytes (the compiler then passes bytes where an exact
+   *  byte form exists); otherwise every input comes as float. */
+  takesBytes?: boolean;
+  /** `carried`: how each image input will arrive (always float unless `takesBytes`). */
+  create(node: ResolvedNode, sizes: Record<string, Size>, env: HostEnv, carried: Record<string, Carried>): Promise<HostStep>;
 }
 
 export type NodeOp = GraphOp | HostOp;
