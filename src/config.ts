@@ -179,9 +179,10 @@ export const RunnerConfigSchema = z.object({
   /** Largest access unit (one PES: a coded picture) reassembled from the input; larger ones are dropped and counted. */
   maxUnitBytes: z.number().int().positive().default(16 * MiB),
   /** The processing loop may stay busy this long with more than actors.maxFramesInFlight frames waiting
-   *  (a gateway posting a whole segment at once) before it counts as slower than the input and lets
-   *  waiting frames skip the graph. Above the time a burst of one segment takes to clear. */
-  maxBusyMs: z.number().int().positive().default(1_500),
+   *  before its rate is judged: if it processed less input time than the wall time that passed, it is
+   *  slower than the input and frames skip the graph until it catches up (runner/lag-watch.ts). A burst
+   *  the loop clears faster than real time is never cut. Bounds the latency a slow graph can build up. */
+  maxBusyMs: z.number().int().positive().default(1_000),
   /** Compressed input waiting for the processing loop, at most; beyond it the oldest waiting units
    *  are dropped up to the next random access point (a stalled loop, never a burst). */
   maxQueuedBytes: z.number().int().positive().default(32 * MiB),

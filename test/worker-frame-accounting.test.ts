@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { LagWatch } from '../src/runner/lag-watch.ts';
 import { UnitQueue } from '../src/runner/unit-queue.ts';
 import { FrameStats, quantile } from '../src/runner/stats.ts';
 
@@ -11,26 +12,66 @@ interface U {
   bytes?: number;
 }
 
-function queue(limits: { maxFramesInFlight?: number; maxBusyMs?: number; maxQueuedBytes?: number }, now: () => number, dropped: number[] = []) {
+function queue(limits: { maxFramesInFlight?: number; maxQueuedBytes?: number }, now: () => number, dropped: number[] = []) {
   return new UnitQueue<U>(
-    { maxFramesInFlight: limits.maxFramesInFlight ?? 2, maxBusyMs: limits.maxBusyMs ?? 1000, maxQueuedBytes: limits.maxQueuedBytes ?? 1 << 20 },
+    { maxFramesInFlight: limits.maxFramesInFlight ?? 2, maxQueuedBytes: limits.maxQueuedBytes ?? 1 << 20 },
     (u) => (u.marker ? null : { video: u.video, key: u.key ?? false, bytes: u.bytes ?? 100 }),
     (u) => dropped.push(u.n),
     now,
   );
 }
 
-describe('unit queue (between input and processing)', () => {
-  it('hands units over in order while the consumer keeps up, and is never lagging', async () => {
+const TICKS_PER_FRAME = 3000n; // 30 fps on the 90 kHz clock
+
+/**
+ * Drives a queue and a LagWatch as the runner does: frames arrive every `inputMs` (`burst` of them
+ * at once when set), the loop takes `graphMs` per frame it runs and `skipMs` per frame it skips.
+ */
+async function simulate(o: { frames: number; inputMs: number; burst?: number; graphMs: number; skipMs?: number; maxBusyMs?: number }) {
+  let t = 0;
+  const q = queue({ maxFramesInFlight: 2 }, () => t);
+  const lag = new LagWatch(o.maxBusyMs ?? 1000, 90);
+  const burst = o.burst ?? 1;
+  const arrivals: number[] = [];
+  for (let i = 0; i < o.frames; i++) arrivals.push(Math.floor(i / burst) * burst * o.inputMs);
+  let next = 0;
+  const latencies: number[] = [];
+  let skipped = 0;
+  const admit = () => {
+    while (next < o.frames && arrivals[next] <= t) q.push({ n: next++, video: true });
+  };
+  for (let done = 0; done < o.frames; ) {
+    admit();
+    if (q.size === 0) {
+      // Idle until the next arrival (the consumer waits: a new busy period starts then).
+      void q.next().then(() => undefined);
+      t = arrivals[next];
+      admit();
+      // The waiting next() took the first unit; account for it as taken now.
+    } else {
+      await q.next();
+    }
+    const n = done;
+    const pts = BigInt(n) * TICKS_PER_FRAME;
+    if (lag.skip(pts, q.busySince, q.backedUp, t)) {
+      skipped++;
+      t += o.skipMs ?? 1;
+    } else {
+      t += o.graphMs;
+      latencies.push(t - arrivals[n]);
+    }
+    done++;
+  }
+  return { skipped, maxLatency: Math.max(...latencies), lastLatency: latencies[latencies.length - 1] };
+}
+
+describe('unit queue and lag watch (between input and processing)', () => {
+  it('hands units over in order while the consumer keeps up', async () => {
     let t = 0;
     const q = queue({}, () => t);
     const got: number[] = [];
-    const lag: boolean[] = [];
     const consumer = (async () => {
-      for await (const u of q) {
-        got.push(u.n);
-        lag.push(q.lagging);
-      }
+      for await (const u of q) got.push(u.n);
     })();
     for (let i = 0; i < 5; i++) {
       q.push({ n: i, video: true });
@@ -40,49 +81,32 @@ describe('unit queue (between input and processing)', () => {
     q.end();
     await consumer;
     expect(got).toEqual([0, 1, 2, 3, 4]);
-    expect(lag.every((x) => !x)).toBe(true);
   });
 
-  it('keeps a whole burst that the consumer clears within maxBusyMs: nothing dropped, never lagging', async () => {
-    let t = 0;
-    const dropped: number[] = [];
-    const q = queue({ maxBusyMs: 1000 }, () => t, dropped);
-    const first = q.next();
-    for (let i = 0; i < 60; i++) q.push({ n: i, video: true });
-    expect((await first).value?.n).toBe(0);
-    const lag: boolean[] = [];
-    for (let i = 1; i < 60; i++) {
-      t += 5; // 5 ms a frame: 60 frames in 300 ms
-      const r = await q.next();
-      expect(r.value?.n).toBe(i);
-      lag.push(q.lagging);
-    }
-    expect(lag.some((x) => x)).toBe(false);
-    expect(dropped).toEqual([]);
+  it('a graph faster than the input skips nothing', async () => {
+    const r = await simulate({ frames: 300, inputMs: 1000 / 30, graphMs: 10 });
+    expect(r.skipped).toBe(0);
+    expect(r.maxLatency).toBeLessThanOrEqual(10);
   });
 
-  it('counts as lagging once busy beyond maxBusyMs with more than maxFramesInFlight video units waiting', async () => {
-    let t = 0;
-    const q = queue({ maxFramesInFlight: 2, maxBusyMs: 1000 }, () => t);
-    void q.next(); // the consumer waits: idle at t=0
-    q.push({ n: 0, video: true });
-    // A graph slower than the input: 60 ms a frame against 33 ms input.
-    let skipped = 0;
-    for (let i = 1; i < 200; i++) {
-      q.push({ n: i, video: true });
-      t += 33;
-      if (i % 2 === 0) {
-        await q.next();
-        // Lagging frames skip the graph: the loop takes them at decode speed.
-        while (q.lagging) {
-          skipped++;
-          await q.next();
-        }
-      }
-    }
-    expect(skipped).toBeGreaterThan(0);
-    // Once it sheds, the backlog stays bounded: no more than a few frames wait.
-    expect(q.size).toBeLessThanOrEqual(6);
+  it('a whole 2 s segment posted at once, cleared faster than real time (even slower than maxBusyMs), loses nothing', async () => {
+    // 60 frames at once every 2 s; 25 ms a frame: 1.5 s to clear each burst, beyond maxBusyMs (1 s).
+    const r = await simulate({ frames: 240, inputMs: 1000 / 30, burst: 60, graphMs: 25 });
+    expect(r.skipped).toBe(0);
+  });
+
+  it('a graph slower than the input skips frames and keeps latency bounded by about maxBusyMs', async () => {
+    // 60 ms a frame against 33 ms input, for 20 s.
+    const r = await simulate({ frames: 600, inputMs: 1000 / 30, graphMs: 60, maxBusyMs: 1000 });
+    expect(r.skipped).toBeGreaterThan(200);
+    expect(r.maxLatency).toBeLessThan(1000 + 200);
+    expect(r.lastLatency).toBeLessThan(1000 + 200);
+  });
+
+  it('a burst the loop cannot clear in real time is cut too (else latency would grow)', async () => {
+    const r = await simulate({ frames: 600, inputMs: 1000 / 30, burst: 60, graphMs: 40 });
+    expect(r.skipped).toBeGreaterThan(0);
+    expect(r.lastLatency).toBeLessThan(2000 + 1000 + 200);
   });
 
   it('past maxQueuedBytes drops the oldest units down to half, then up to the next random access point; markers stay', async () => {

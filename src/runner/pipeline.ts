@@ -1,6 +1,7 @@
 // One stream's runner inside a worker process: it composes the parts that each do one job.
 //   input.ts     trickle GET -> one continuous TS demux -> access units, stamped on arrival
-//   unit-queue   between input and processing: bursts wait as compressed units, a slow graph sheds
+//   unit-queue   between input and processing: bursts wait as compressed units
+//   lag-watch    a graph slower than the input makes frames skip it (bounded latency)
 //   (here)       decode (media/video-decoder, low delay) -> timeline (pts unwrapped, rebased)
 //   routing.ts   the active prompt's inference worker runs the frame
 //   output.ts    encode with the frame's pts -> trickle POST, one output segment per input segment
@@ -32,6 +33,7 @@ import { GraphRouter, type FrameSize } from './routing.ts';
 import { FrameStats } from './stats.ts';
 import { PtsRebaser, type Discontinuity } from './timeline.ts';
 import { UnitQueue } from './unit-queue.ts';
+import { LagWatch } from './lag-watch.ts';
 
 export interface PipelineDeps {
   bus: Bus;
@@ -90,6 +92,7 @@ export class StreamPipeline {
   private readonly queue: UnitQueue<Item>;
   private readonly timeline: PtsRebaser;
   private readonly fpsCap: FrameRateCap;
+  private readonly lag: LagWatch;
   private lastOutputPts: bigint | null = null;
   private readonly resumeAfter: bigint | null;
   private started = false;
@@ -140,10 +143,11 @@ export class StreamPipeline {
     this.resuming = this.resumeAfter !== null && resumeRaw !== null;
     if (this.resuming) this.timeline.seed(resumeRaw!, this.resumeAfter!);
     this.fpsCap = new FrameRateCap(deps.config.media.maxInputFps);
+    this.lag = new LagWatch(deps.config.runner.maxBusyMs, 90);
     const actors = deps.config.actors;
     const runner = deps.config.runner;
     this.queue = new UnitQueue<Item>(
-      { maxFramesInFlight: actors.maxFramesInFlight, maxBusyMs: runner.maxBusyMs, maxQueuedBytes: runner.maxQueuedBytes },
+      { maxFramesInFlight: actors.maxFramesInFlight, maxQueuedBytes: runner.maxQueuedBytes },
       (item) => (item.type === 'unit' ? { video: item.unit.kind === 'video', key: item.unit.key, bytes: item.unit.data.length } : null),
       (item) => {
         if (item.type === 'unit' && item.unit.kind === 'video') this.stats.drop(this.closed ? DropReason.closed : DropReason.shed);
@@ -488,7 +492,7 @@ export class StreamPipeline {
       this.stats.drop(DropReason.ptsOrder);
       return;
     }
-    if (this.queue.lagging) {
+    if (this.lag.skip(frame.pts, this.queue.busySince, this.queue.backedUp, performance.now())) {
       this.stats.drop(DropReason.graphSlow);
       return;
     }

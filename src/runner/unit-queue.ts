@@ -3,13 +3,10 @@
 // posts a whole 2 s segment at once costs a few hundred kilobytes here, not seconds of decoded
 // video, and nothing waits on a clock: a unit is processed as soon as the loop is free.
 //
-// Policy: a burst is fine as long as the loop catches up; a graph that is slower than the input
-// is not. The loop counts as *lagging* once it has found work waiting, without a pause, for longer
-// than `maxBusyMs` while more than `maxFramesInFlight` video units wait: it then decodes the
-// oldest waiting units without running them through the graph (counted drops) until it is back
-// to `maxFramesInFlight`. Latency therefore never grows with time, and a burst that the loop
-// clears within `maxBusyMs` loses nothing. Past `maxQueuedBytes` (a stalled loop) the oldest
-// waiting units are dropped outright, up to the next random access point.
+// The queue only says how long the loop has been busy and whether frames back up behind it; the
+// policy that decides when a frame skips the graph is the runner's (lag-watch.ts). Past
+// `maxQueuedBytes` (a stalled loop) the oldest waiting units are dropped outright, up to the next
+// random access point.
 
 export interface QueuedUnit {
   /** Video units count toward the in-flight bound and may be skipped. */
@@ -21,7 +18,6 @@ export interface QueuedUnit {
 
 export interface UnitQueueLimits {
   maxFramesInFlight: number;
-  maxBusyMs: number;
   maxQueuedBytes: number;
 }
 
@@ -49,9 +45,14 @@ export class UnitQueue<T> {
     return this.items.length - this.head;
   }
 
-  /** Whether the loop should skip the graph for the frame it is about to run (see the header). */
-  get lagging(): boolean {
-    return this.videoWaiting > this.limits.maxFramesInFlight && this.now() - this.idleAt > this.limits.maxBusyMs;
+  /** When the consumer's current busy period began (it last waited for an item until then). */
+  get busySince(): number {
+    return this.idleAt;
+  }
+
+  /** More than maxFramesInFlight video units wait. */
+  get backedUp(): boolean {
+    return this.videoWaiting > this.limits.maxFramesInFlight;
   }
 
   push(item: T): void {
@@ -60,6 +61,8 @@ export class UnitQueue<T> {
       return;
     }
     if (this.waiter) {
+      // The loop was idle until now: its busy period starts with this item.
+      this.idleAt = this.now();
       const w = this.waiter;
       this.waiter = null;
       w({ value: item, done: false });
