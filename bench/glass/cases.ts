@@ -8,7 +8,7 @@ import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startStream, stopStream, streamStatus, workerPid, type StreamStatus } from './api.ts';
 import { keepAliveAgent, parseBase, simpleRequest, sleep } from './http.ts';
-import { startService, startTrickleServer } from './procs.ts';
+import { atNormalPriority, startService, startTrickleServer } from './procs.ts';
 import { alive, clockTicks, memKb, ProcWatch, reapedChildrenTicks } from './procstat.ts';
 import { quantile as quantileOf } from './stats.ts';
 import { publish, type PublishMode, type PublishResult } from './publisher.ts';
@@ -54,6 +54,8 @@ export interface CaseResult {
   load: [number, number];
   loopDelayP99Ms: number;
   pubLateP99Ms: number;
+  /** this process's own CPU over the case, % of one core */
+  benchCpuPct: number;
   notes: string[];
   wallMs: number;
   /** per frame, for SF_GLASS_DUMP: stream index, pts, input last byte sent, output last byte arrived (NaN: lost) */
@@ -64,6 +66,8 @@ const env = (k: string, d: number) => (process.env[k] !== undefined && process.e
 const DRAIN_MS = env('SF_GLASS_DRAIN_MS', 4_000);
 const START_CONCURRENCY = Math.max(1, env('SF_GLASS_START_CONCURRENCY', 2));
 const LEAD_MS = 300;
+/** event-loop delay sampling; the histogram holds timer intervals, so the lag is a value minus this */
+const LOOP_RES_MS = 5;
 
 function emptyResult(label: string, kind: CaseResult['kind'], streams: number, mode: PublishMode | null): CaseResult {
   return {
@@ -86,10 +90,16 @@ function emptyResult(label: string, kind: CaseResult['kind'], streams: number, m
     load: [loadavg()[0], NaN],
     loopDelayP99Ms: NaN,
     pubLateP99Ms: NaN,
+    benchCpuPct: NaN,
     notes: [],
     wallMs: 0,
     detail: [],
   };
+}
+
+function benchCpu(since: NodeJS.CpuUsage, wallMs: number): number {
+  const u = process.cpuUsage(since);
+  return ((u.user + u.system) / 1000 / wallMs) * 100;
 }
 
 function summarizeErrors(prefix: string, errs: string[]): string | null {
@@ -125,6 +135,14 @@ function matchFrames(r: CaseResult, pts: number[], pub: PublishResult | null, su
   return out;
 }
 
+function lastOutIdx(sub: StampingSubscriber | null, pts: number[]): number {
+  let last = -1;
+  pts.forEach((p, i) => {
+    if (sub?.frames.has(p)) last = i;
+  });
+  return last;
+}
+
 /** Resolves once every input pts came out (or is the PES still arriving, quiet for 300 ms), or at the deadline. */
 async function drain(subs: Array<StampingSubscriber | null>, pts: number[], deadline: number): Promise<void> {
   const complete = (s: StampingSubscriber) => {
@@ -141,6 +159,8 @@ async function drain(subs: Array<StampingSubscriber | null>, pts: number[], dead
 function subscriberNotes(r: CaseResult, subs: Array<StampingSubscriber | null>): void {
   const jumps = subs.flatMap((s) => s?.stats.jumps ?? []);
   if (jumps.length) r.notes.push(`subscriber 470 jumps: ${jumps.length} (${jumps.slice(0, 4).map((j) => `${j.from}->${j.to}`).join(', ')})`);
+  const early = subs.reduce((a, s) => a + (s?.stats.early470 ?? 0), 0);
+  if (early) r.notes.push(`subscriber 470 for a seq ahead of the live edge (asked again): ${early}`);
   const dups = subs.reduce((a, s) => a + (s?.stats.duplicates ?? 0), 0);
   if (dups) r.notes.push(`duplicate output pts: ${dups}`);
   const cut = subs.reduce((a, s) => a + (s?.stats.cutAtStop ?? 0), 0);
@@ -155,7 +175,8 @@ function subscriberNotes(r: CaseResult, subs: Array<StampingSubscriber | null>):
 export async function trickleAlone(clip: Clip, dir: string): Promise<CaseResult> {
   const r = emptyResult('trickle server alone (floor)', 'trickle', 1, 'paced');
   const t0 = performance.now();
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  const cpu0 = process.cpuUsage();
+  const loop = monitorEventLoopDelay({ resolution: LOOP_RES_MS });
   let server: Awaited<ReturnType<typeof startTrickleServer>> | null = null;
   const agent = keepAliveAgent();
   try {
@@ -181,7 +202,7 @@ export async function trickleAlone(clip: Clip, dir: string): Promise<CaseResult>
     r.mainPeakRssKb = watch.samples.get(server.pid)?.hwmKb ?? NaN;
     r.firstInToFirstOutMs.push(sub.firstByteAt - pub.firstWriteAt);
     r.pubLateP99Ms = quantileOf(pub.lateMs, 0.99);
-    r.loopDelayP99Ms = loop.percentile(99) / 1e6;
+    r.loopDelayP99Ms = Math.max(0, loop.percentile(99) / 1e6 - LOOP_RES_MS);
     const pe = summarizeErrors('publisher', pub.errors);
     if (pe) r.notes.push(pe);
     subscriberNotes(r, [sub]);
@@ -201,6 +222,7 @@ export async function trickleAlone(clip: Clip, dir: string): Promise<CaseResult>
       if (server.problems.length) r.notes.push(`trickle server warnings/errors: ${server.problems.length} (first: ${server.problems[0].slice(0, 160)})`);
     }
     r.wallMs = performance.now() - t0;
+    r.benchCpuPct = benchCpu(cpu0, r.wallMs);
   }
   return r;
 }
@@ -216,6 +238,7 @@ export async function trickleAlone(clip: Clip, dir: string): Promise<CaseResult>
 export async function ffmpegCli(clip: Clip, label: string, vf: string, reps = 3): Promise<CaseResult> {
   const r = emptyResult(label, 'ffmpeg', 1, null);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const cpu: number[] = [];
   const hwm: number[] = [];
   // prettier-ignore
@@ -224,7 +247,8 @@ export async function ffmpegCli(clip: Clip, label: string, vf: string, reps = 3)
     '-c:a', 'copy', '-f', 'mpegts', '-y', '/dev/null'];
   for (let i = 0; i < reps; i++) {
     const before = reapedChildrenTicks();
-    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const [cmd, argv] = atNormalPriority('ffmpeg', args);
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     let peak = 0;
@@ -252,6 +276,7 @@ export async function ffmpegCli(clip: Clip, label: string, vf: string, reps = 3)
   r.load[1] = loadavg()[0];
   r.notes.push(`ffmpeg -vf ${vf}: CPU ms per run ${cpu.map((c) => c.toFixed(0)).join(', ')} for ${frames} frames`);
   r.wallMs = performance.now() - t0;
+  r.benchCpuPct = benchCpu(cpu0, r.wallMs);
   return r;
 }
 
@@ -272,13 +297,15 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
   const label = mode === 'burst' ? `service, ${n} stream, burst (whole segments)` : `service, ${n} stream${n > 1 ? 's' : ''}`;
   const r = emptyResult(label, 'service', n, mode);
   const t0 = performance.now();
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  const cpu0 = process.cpuUsage();
+  const loop = monitorEventLoopDelay({ resolution: LOOP_RES_MS });
   const agent = keepAliveAgent();
   const runs: StreamRun[] = [];
   let node: Awaited<ReturnType<typeof startService>> | null = null;
   const watch = new ProcWatch();
   const mainWatch = new ProcWatch();
   let statusTimer: NodeJS.Timeout | null = null;
+  let base = NaN;
   try {
     node = await startService(dir, workspace, Math.max(n, 1), tag);
     const target = parseBase(node.trickle);
@@ -339,7 +366,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
     loop.enable();
     // All publish at once, start offsets spread over one segment.
     const segMs = (clip.segments[0]?.pts.length ?? 60) * (1000 / clip.fps);
-    const base = performance.now() + LEAD_MS;
+    base = performance.now() + LEAD_MS;
     await Promise.all(
       runs.map(async (run, i) => {
         if (!run.sub) return;
@@ -376,6 +403,16 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
         if (run.pub) r.firstInToFirstOutMs.push(run.sub.firstByteAt - run.pub.firstWriteAt);
       }
       if (run.pids.length > 1) r.notes.push(`${run.id}: worker pid changed ${run.pids.join(' -> ')}`);
+      for (const p of run.pids) {
+        const g = watch.samples.get(p)?.goneAt ?? NaN;
+        if (Number.isFinite(g)) {
+          r.notes.push(
+            `${run.id}: worker pid ${p} exited during the case (${((g - base) / 1000).toFixed(1)} s after publishing began, ` +
+              `last output frame ${lastOutIdx(run.sub, clip.pts)} of ${clip.pts.length}); status at the end: state ${run.finalStatus?.state}, ` +
+              `worker pid ${run.finalStatus?.worker_status?.pid ?? null}, restart_count ${run.finalStatus?.restart_count ?? 'n/a'}`,
+          );
+        }
+      }
       const fs = run.finalStatus;
       if (fs && fs.state !== 'running') r.notes.push(`${run.id}: state ${fs.state}${fs.end_reason ? ` (${fs.end_reason})` : ''} at the end`);
       if (fs?.restart_count) r.notes.push(`${run.id}: restart_count ${fs.restart_count}`);
@@ -384,7 +421,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
     r.mainPeakRssKb = mainWatch.samples.get(node.pid)?.hwmKb ?? NaN;
     const late = runs.flatMap((x) => x.pub?.lateMs ?? []);
     r.pubLateP99Ms = quantileOf(late, 0.99);
-    r.loopDelayP99Ms = loop.percentile(99) / 1e6;
+    r.loopDelayP99Ms = Math.max(0, loop.percentile(99) / 1e6 - LOOP_RES_MS);
     const drops = runs.reduce((a, x) => a + (x.finalStatus?.stats?.frames_dropped ?? 0), 0);
     if (drops) r.notes.push(`service-reported frames_dropped (sum): ${drops}`);
     const pe = summarizeErrors('publisher', runs.flatMap((x) => x.pub?.errors ?? []));
@@ -428,6 +465,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
       if (node.problems.length) r.notes.push(`service log warnings/errors: ${node.problems.length} (first: ${node.problems[0].slice(0, 200)})`);
     }
     r.wallMs = performance.now() - t0;
+    r.benchCpuPct = benchCpu(cpu0, r.wallMs);
   }
   return r;
 }

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import net from 'node:net';
+import { getPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { alive, descendants } from './procstat.ts';
@@ -11,6 +12,21 @@ import { sleep } from './http.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(repo, 'bin', 'streamfleet.js');
+
+/**
+ * The bench may run at a raised priority (glass.bench.ts, SF_GLASS_NICE) so that its own timing is
+ * not what a loaded machine delays; what it starts runs at the priority it would have had
+ * (`nice -n <back>` in front: exact, and inherited by what that process forks in turn).
+ */
+export function atNormalPriority(cmd: string, args: string[]): [string, string[]] {
+  let mine = 0;
+  try {
+    mine = getPriority();
+  } catch {
+    /* unknown: leave as is */
+  }
+  return mine < 0 ? ['nice', ['-n', String(-mine), cmd, ...args]] : [cmd, args];
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -61,7 +77,8 @@ function track(proc: ChildProcess, logPath: string, onLine: (line: string) => vo
 
 function spawnChild(args: string[], logPath: string, ready: (line: string) => unknown, timeoutMs: number): Promise<{ child: Child; ready: unknown }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [bin, ...args], {
+    const [cmd, argv] = atNormalPriority(process.execPath, [bin, ...args]);
+    const proc = spawn(cmd, argv, {
       cwd: repo,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SF_LOG_LEVEL: process.env.SF_GLASS_LOG_LEVEL ?? 'warn' },

@@ -93,6 +93,8 @@ export interface ProcSample {
   last: number;
   rssKb: number;
   hwmKb: number;
+  /** performance.now() of the first sample that found the process gone, NaN while alive */
+  goneAt: number;
 }
 
 /**
@@ -110,13 +112,16 @@ export class ProcWatch {
     const t = cpuTicks(pid);
     if (t === null) return;
     const m = memKb(pid);
-    this.samples.set(pid, { first: t, last: t, rssKb: m?.rssKb ?? NaN, hwmKb: m?.hwmKb ?? NaN });
+    this.samples.set(pid, { first: t, last: t, rssKb: m?.rssKb ?? NaN, hwmKb: m?.hwmKb ?? NaN, goneAt: NaN });
   }
 
   sample(): void {
     for (const [pid, s] of this.samples) {
       const t = cpuTicks(pid);
-      if (t === null) continue;
+      if (t === null || !alive(pid)) {
+        if (Number.isNaN(s.goneAt)) s.goneAt = performance.now();
+        continue;
+      }
       s.last = t;
       const m = memKb(pid);
       if (m) {

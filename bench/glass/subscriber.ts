@@ -1,6 +1,6 @@
 // A stamping trickle subscriber of our own (node:http, keep-alive agent). Follows a channel from a
 // given seq (0: the first segment): GET /{ch}/{seq}; 404 = "not there yet", retried quickly; 470 =
-// jump to Lp-Trickle-Latest; 200 with an empty body = an empty segment, go on; Lp-Trickle-Closed or
+// jump forward to Lp-Trickle-Latest (or, when Latest is not ahead of seq, ask again: too early); 200 with an empty body = an empty segment, go on; Lp-Trickle-Closed or
 // stop() = the end. After a segment's headers arrive the GET for seq+1 is opened at once
 // (preconnect). Every body chunk is stamped with performance.now() on arrival and fed to a TS
 // scanner of its own (one per segment: a PES ends at the next payload_unit_start on the video PID
@@ -14,6 +14,8 @@ export interface SubscriberStats {
   emptySegments: number;
   notFound: number;
   jumps: Array<{ from: number; to: number }>;
+  /** 470 answers for a seq ahead of the live edge (asked again) */
+  early470: number;
   errors: string[];
   duplicates: number;
   bytes: number;
@@ -32,7 +34,7 @@ export class StampingSubscriber {
   readonly frames = new Map<number, StampedFrame>();
   firstByteAt = NaN;
   lastChunkAt = NaN;
-  readonly stats: SubscriberStats = { segments: 0, emptySegments: 0, notFound: 0, jumps: [], errors: [], duplicates: 0, bytes: 0, closed: false, cutAtStop: 0 };
+  readonly stats: SubscriberStats = { segments: 0, emptySegments: 0, notFound: 0, jumps: [], early470: 0, errors: [], duplicates: 0, bytes: 0, closed: false, cutAtStop: 0 };
   private stopped = false;
   private scanner: TsStreamScanner | null = null;
   private videoPid = -1;
@@ -116,10 +118,17 @@ export class StampingSubscriber {
       if (status === 470) {
         res.resume();
         const latest = Number(h('lp-trickle-latest'));
-        if (Number.isInteger(latest) && latest !== seq) {
+        if (Number.isInteger(latest) && latest > seq) {
+          // Fell behind the ring: jump to the live edge (the segments in between are lost).
           this.stats.jumps.push({ from: seq, to: latest });
           seq = latest;
-        } else await sleep(this.notFoundRetryMs);
+        } else {
+          // Too far ahead: typically a preconnected GET sent before the previous segment's first
+          // byte advanced the live edge. Ask again for the same seq (never step back: that would
+          // re-read a segment already read).
+          this.stats.early470++;
+          await sleep(this.notFoundRetryMs);
+        }
         continue;
       }
       if (status !== 200) {
