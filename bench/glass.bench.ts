@@ -14,7 +14,7 @@
 // SF_GLASS_START_CONCURRENCY (stream starts in flight, default 2), SF_GLASS_LOG_LEVEL (service, warn),
 // SF_GLASS_KEEP=1 (keep the temp dir with the service logs), SF_GLASS_DUMP=file.json (per-frame times).
 import '../src/polyfill.ts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ffmpegCli, serviceCase, trickleAlone, type CaseResult, type Clip } from './glass/cases.ts';
@@ -32,17 +32,45 @@ const BURST = process.env.SF_GLASS_BURST !== '0';
 const P99_BAR_MS = 150;
 const NICE = Number(process.env.SF_GLASS_NICE ?? -10);
 
-/** Raises this process's priority (its main thread: the event loop that stamps), if allowed. */
+/**
+ * Raises this process's priority, if allowed. On Linux a nice value belongs to a thread: every
+ * thread of ours is set (V8's GC helpers too: a scavenge waits for them), and threads made later
+ * inherit it from the thread that makes them.
+ */
 function raisePriority(): { before: number; now: number } {
   const before = getPriority();
   if (NICE < before) {
+    let tids: number[] = [];
     try {
-      setPriority(NICE);
+      tids = readdirSync('/proc/self/task').map(Number).filter(Number.isInteger);
     } catch {
-      /* not allowed: run at the normal priority */
+      tids = [0];
+    }
+    for (const tid of tids.length ? tids : [0]) {
+      try {
+        setPriority(tid, NICE);
+      } catch {
+        /* not allowed: that thread runs at the normal priority */
+      }
     }
   }
   return { before, now: getPriority() };
+}
+
+function restorePriority(to: number): void {
+  let tids: number[] = [0];
+  try {
+    tids = readdirSync('/proc/self/task').map(Number).filter(Number.isInteger);
+  } catch {
+    /* main thread only */
+  }
+  for (const tid of tids) {
+    try {
+      setPriority(tid, to);
+    } catch {
+      /* keep */
+    }
+  }
 }
 
 const la = () => loadavg().map((x) => x.toFixed(2)).join(' / ');
@@ -125,7 +153,7 @@ export default {
           `invert prompt; the service is a child process, fed over trickle by this process and read back by it. ` +
           `${cpus().length} CPUs, CLK_TCK ${clockTicks()}; loadavg (1/5/15 min) at start ${loadStart}, at end ${la()}. ` +
           (prio.now < prio.before
-            ? `The bench's own thread ran at nice ${prio.now} (what it started at nice ${prio.before}), so that its stamps are not what the load delays.\n`
+            ? `The bench's own threads ran at nice ${prio.now} (what it started at nice ${prio.before}), so that its stamps are not what the load delays.\n`
             : `The bench ran at nice ${prio.now}, like what it started.\n`),
       );
       console.log(
@@ -159,13 +187,7 @@ export default {
         console.log(`\n(per-frame figures written to ${process.env.SF_GLASS_DUMP})`);
       }
     } finally {
-      if (prio.now !== prio.before) {
-        try {
-          setPriority(prio.before);
-        } catch {
-          /* keep */
-        }
-      }
+      if (prio.now !== prio.before) restorePriority(prio.before);
       if (process.env.SF_GLASS_KEEP === '1') console.log(`\n(kept ${dir})`);
       else rmSync(dir, { recursive: true, force: true });
     }

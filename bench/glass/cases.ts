@@ -102,6 +102,23 @@ function benchCpu(since: NodeJS.CpuUsage, wallMs: number): number {
   return ((u.user + u.system) / 1000 / wallMs) * 100;
 }
 
+/** Warning/error log lines grouped: pino lines by level, code and msg; other lines by their text. */
+function summarizeLog(lines: string[]): string {
+  const counts = new Map<string, number>();
+  for (const line of lines) {
+    let key = line.trim().slice(0, 120);
+    try {
+      const j = JSON.parse(line) as { level?: number; msg?: string; code?: string; err?: unknown };
+      const lvl = j.level === 40 ? 'warn' : j.level === 50 ? 'error' : j.level === 60 ? 'fatal' : String(j.level);
+      key = `${lvl} ${j.code ? `${j.code} ` : ''}"${j.msg ?? ''}"`;
+    } catch {
+      /* a raw stderr line */
+    }
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} x${n}`).join('; ');
+}
+
 function summarizeErrors(prefix: string, errs: string[]): string | null {
   if (!errs.length) return null;
   const counts = new Map<string, number>();
@@ -160,7 +177,7 @@ function subscriberNotes(r: CaseResult, subs: Array<StampingSubscriber | null>):
   const jumps = subs.flatMap((s) => s?.stats.jumps ?? []);
   if (jumps.length) r.notes.push(`subscriber 470 jumps: ${jumps.length} (${jumps.slice(0, 4).map((j) => `${j.from}->${j.to}`).join(', ')})`);
   const early = subs.reduce((a, s) => a + (s?.stats.early470 ?? 0), 0);
-  if (early) r.notes.push(`subscriber 470 for a seq ahead of the live edge (asked again): ${early}`);
+  if (early) r.notes.push(`subscriber 470 for a seq ahead of the live edge (asked again): ${early} (e.g. ${subs.flatMap((s) => s?.stats.log470 ?? []).slice(0, 3).join('; ')})`);
   const dups = subs.reduce((a, s) => a + (s?.stats.duplicates ?? 0), 0);
   if (dups) r.notes.push(`duplicate output pts: ${dups}`);
   const cut = subs.reduce((a, s) => a + (s?.stats.cutAtStop ?? 0), 0);
@@ -219,7 +236,7 @@ export async function trickleAlone(clip: Clip, dir: string): Promise<CaseResult>
     if (server) {
       const s = await server.stop(10_000);
       if (s.killed.length) r.notes.push(`had to SIGKILL leftover pids ${s.killed.join(',')}`);
-      if (server.problems.length) r.notes.push(`trickle server warnings/errors: ${server.problems.length} (first: ${server.problems[0].slice(0, 160)})`);
+      if (server.problems.length) r.notes.push(`trickle server log: ${summarizeLog(server.problems)}`);
     }
     r.wallMs = performance.now() - t0;
     r.benchCpuPct = benchCpu(cpu0, r.wallMs);
@@ -462,7 +479,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
       const s = await node.stop(20_000);
       if (s.killed.length) r.notes.push(`had to SIGKILL leftover pids ${s.killed.join(',')}`);
       if (s.exitCode !== 0) r.notes.push(`serve exited ${s.exitCode ?? s.signal} after SIGTERM (${s.stopMs.toFixed(0)} ms)`);
-      if (node.problems.length) r.notes.push(`service log warnings/errors: ${node.problems.length} (first: ${node.problems[0].slice(0, 200)})`);
+      if (node.problems.length) r.notes.push(`service log: ${summarizeLog(node.problems)}`);
     }
     r.wallMs = performance.now() - t0;
     r.benchCpuPct = benchCpu(cpu0, r.wallMs);

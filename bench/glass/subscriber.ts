@@ -16,6 +16,8 @@ export interface SubscriberStats {
   jumps: Array<{ from: number; to: number }>;
   /** 470 answers for a seq ahead of the live edge (asked again) */
   early470: number;
+  /** the first few 470s in detail: seq asked, Lp-Trickle-Latest, whether it was a preconnected GET, ms since it was sent */
+  log470: string[];
   errors: string[];
   duplicates: number;
   bytes: number;
@@ -26,6 +28,8 @@ export interface SubscriberStats {
 
 interface Pending {
   seq: number;
+  sentAt: number;
+  preconnect: boolean;
   req: http.ClientRequest;
   res: Promise<http.IncomingMessage | Error>;
 }
@@ -34,7 +38,7 @@ export class StampingSubscriber {
   readonly frames = new Map<number, StampedFrame>();
   firstByteAt = NaN;
   lastChunkAt = NaN;
-  readonly stats: SubscriberStats = { segments: 0, emptySegments: 0, notFound: 0, jumps: [], early470: 0, errors: [], duplicates: 0, bytes: 0, closed: false, cutAtStop: 0 };
+  readonly stats: SubscriberStats = { segments: 0, emptySegments: 0, notFound: 0, jumps: [], early470: 0, log470: [], errors: [], duplicates: 0, bytes: 0, closed: false, cutAtStop: 0 };
   private stopped = false;
   private scanner: TsStreamScanner | null = null;
   private videoPid = -1;
@@ -68,7 +72,8 @@ export class StampingSubscriber {
     await this.done;
   }
 
-  private get(seq: number): Pending {
+  private get(seq: number, preconnect = false): Pending {
+    const sentAt = performance.now();
     const req = http.request({ agent: this.agent, host: this.target.host, port: this.target.port, method: 'GET', path: `${this.target.base}/${this.channel}/${seq}` });
     this.open.add(req);
     const res = new Promise<http.IncomingMessage | Error>((resolve) => {
@@ -80,7 +85,7 @@ export class StampingSubscriber {
       req.on('close', () => this.open.delete(req));
     });
     req.end();
-    return { seq, req, res };
+    return { seq, sentAt, preconnect, req, res };
   }
 
   private onFrame = (f: StampedFrame) => {
@@ -118,6 +123,9 @@ export class StampingSubscriber {
       if (status === 470) {
         res.resume();
         const latest = Number(h('lp-trickle-latest'));
+        if (this.stats.log470.length < 8) {
+          this.stats.log470.push(`seq ${seq} latest ${h('lp-trickle-latest')}${p.preconnect ? ' preconnected' : ''} answered after ${(performance.now() - p.sentAt).toFixed(0)} ms`);
+        }
         if (Number.isInteger(latest) && latest > seq) {
           // Fell behind the ring: jump to the live edge (the segments in between are lost).
           this.stats.jumps.push({ from: seq, to: latest });
@@ -141,7 +149,7 @@ export class StampingSubscriber {
       errorsInRow = 0;
       const closed = h('lp-trickle-closed') !== undefined;
       // Preconnect the next segment while this one streams.
-      if (!closed) pending = this.get(seq + 1);
+      if (!closed) pending = this.get(seq + 1, true);
       const scanner = new TsStreamScanner(this.videoPid, this.onFrame);
       this.scanner = scanner;
       const bytes = await new Promise<number>((resolve) => {
