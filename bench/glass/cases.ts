@@ -368,17 +368,20 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
     watch.start();
     mainWatch.start();
     // Worker restarts show up as a new pid: follow them.
+    let polling = false;
     statusTimer = setInterval(() => {
-      for (const run of runs) {
-        if (!run.sub) continue;
-        void streamStatus(api, run.id).then((s) => {
-          const pid = workerPid(s);
+      if (polling) return; // a slow answer must not pile polls up
+      polling = true;
+      void Promise.all(
+        runs.map(async (run) => {
+          if (!run.sub) return;
+          const pid = workerPid(await streamStatus(api, run.id));
           if (pid && !run.pids.includes(pid)) {
             run.pids.push(pid);
             watch.add(pid);
           }
-        });
-      }
+        }),
+      ).finally(() => (polling = false));
     }, 1_000);
     loop.enable();
     // All publish at once, start offsets spread over one segment.
@@ -405,6 +408,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
     for (const run of runs) if (run.sub) run.finalStatus = await streamStatus(api, run.id);
     // Figures.
     let allOut = 0;
+    const streamNotes: string[] = [];
     for (const [i, run] of runs.entries()) {
       const out = matchFrames(r, clip.pts, run.pub, run.sub, i);
       allOut += out;
@@ -419,21 +423,27 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
         r.startToFirstOutMs.push(run.sub.firstByteAt - run.startSentAt);
         if (run.pub) r.firstInToFirstOutMs.push(run.sub.firstByteAt - run.pub.firstWriteAt);
       }
-      if (run.pids.length > 1) r.notes.push(`${run.id}: worker pid changed ${run.pids.join(' -> ')}`);
+      // One line per stream that did not simply run: worker exits, restarts, its state at the end.
+      const fs = run.finalStatus;
+      const what: string[] = [];
+      if (run.pids.length > 1) what.push(`worker pid changed ${run.pids.join(' -> ')}`);
       for (const p of run.pids) {
         const g = watch.samples.get(p)?.goneAt ?? NaN;
-        if (Number.isFinite(g)) {
-          r.notes.push(
-            `${run.id}: worker pid ${p} exited during the case (${((g - base) / 1000).toFixed(1)} s after publishing began, ` +
-              `last output frame ${lastOutIdx(run.sub, clip.pts)} of ${clip.pts.length}); status at the end: state ${run.finalStatus?.state}, ` +
-              `worker pid ${run.finalStatus?.worker_status?.pid ?? null}, restart_count ${run.finalStatus?.restart_count ?? 'n/a'}`,
-          );
-        }
+        if (Number.isFinite(g)) what.push(`worker pid ${p} exited ${((g - base) / 1000).toFixed(1)} s after publishing began`);
       }
-      const fs = run.finalStatus;
-      if (fs && fs.state !== 'running') r.notes.push(`${run.id}: state ${fs.state}${fs.end_reason ? ` (${fs.end_reason})` : ''} at the end`);
-      if (fs?.restart_count) r.notes.push(`${run.id}: restart_count ${fs.restart_count}`);
+      if (what.length || (fs && fs.state !== 'running') || fs?.restart_count) {
+        const endPid = workerPid(fs);
+        what.push(
+          `last output frame ${lastOutIdx(run.sub, clip.pts)} of ${clip.pts.length - 1}`,
+          `at the end: state ${fs?.state ?? 'unknown'}${fs?.end_reason ? ` (${fs.end_reason})` : ''}, restart_count ${fs?.restart_count ?? 'n/a'}, ` +
+            `worker pid ${endPid ?? 'none'}${endPid && !alive(endPid) ? ' (not alive)' : ''}`,
+        );
+        streamNotes.push(`${run.id}: ${what.join('; ')}`);
+      }
     }
+    // Many streams often say the same: keep the first few in full.
+    for (const n of streamNotes.slice(0, 4)) r.notes.push(n);
+    if (streamNotes.length > 4) r.notes.push(`... and ${streamNotes.length - 4} more stream(s) with such notes (${streamNotes.length} of ${n} in all)`);
     r.mainCpuMsPerFrame = mainWatch.cpuMs(node.pid) / Math.max(allOut, 1);
     r.mainPeakRssKb = mainWatch.samples.get(node.pid)?.hwmKb ?? NaN;
     const late = runs.flatMap((x) => x.pub?.lateMs ?? []);
