@@ -26,6 +26,9 @@ export const TrickleConfigSchema = z.object({
   headerTimeoutMs: z.number().int().positive().default(20_000),
   /** Clients: transient errors tolerated in a row before giving up. */
   maxRetries: z.number().int().min(0).default(5),
+  /** Subscribers waiting for a channel that does not exist yet (404) ask again this often: the first
+   *  frames of a stream wait at most this long for the subscriber to notice its input appeared. */
+  channelPollMs: z.number().int().positive().default(50),
   /** Clients: first retry delay; doubles each try up to retryMaxMs. */
   retryBaseMs: z.number().int().positive().default(500),
   retryMaxMs: z.number().int().positive().default(5_000),

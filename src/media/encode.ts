@@ -3,13 +3,14 @@
 // MPEG-TS into a sink as packets come out. A fresh encoder per segment makes every segment start
 // with an IDR (SPS/PPS in band) and a fresh muxer gives it its own PAT/PMT, so each decodes alone.
 import '../polyfill.ts';
-import { Encoder, Frame, Muxer, Rational, SoftwareScaleContext, type Packet, type Stream } from 'node-av';
+import { Encoder, Frame, Rational, SoftwareScaleContext, type Packet } from 'node-av';
 import { AV_PIX_FMT_RGB24, AV_PIX_FMT_YUV420P, FF_ENCODER_LIBX264, SWS_BILINEAR } from 'node-av/constants';
 import { defaultConfig, type MediaConfig } from '../config.ts';
 import type { AudioPacket, AudioTrack } from './decode.ts';
 import { asMediaError, MediaError } from './errors.ts';
 import { applyFfmpegLogLevel } from './ffmpeg-log.ts';
 import type { TimeBase, VideoFrame } from './frame.ts';
+import { TsMuxer } from './ts-muxer.ts';
 
 /** Where an output segment's bytes go as they are muxed (a trickle segment writer in a worker). */
 export interface SegmentSink {
@@ -105,9 +106,7 @@ export class SegmentEncoder {
   private readonly converter: YuvConverter;
   private readonly ownConverter: boolean;
   private encoder: Encoder | null = null;
-  private muxer: Muxer | null = null;
-  private videoIndex = -1;
-  private audioIndex = -1;
+  private muxer: TsMuxer | null = null;
   private readonly audioTrack: AudioTrack | null;
   /** Audio packets that arrived before the first frame opened the muxer. */
   private pendingAudio: AudioPacket[] = [];
@@ -148,42 +147,28 @@ export class SegmentEncoder {
         ctx.framerate = new Rational(Math.round(fps * 1000), 1000);
       },
     });
-    this.muxer = await Muxer.open(
-      {
-        write: (buf: Buffer) => {
-          // The IO buffer is reused by FFmpeg after this returns: hand the sink its own copy, in order.
-          const chunk = Uint8Array.prototype.slice.call(buf);
-          this.result.bytes += chunk.length;
-          this.written = this.written.then(async () => {
-            if (this.writeError) return;
-            try {
-              await this.sink.write(chunk);
-            } catch (err) {
-              this.writeError = err;
-            }
-          });
-          return buf.length;
-        },
-      },
-      { format: 'mpegts' },
-    );
-    this.videoIndex = this.muxer.addStream(this.encoder);
-    if (this.audioTrack) {
-      // The muxer copies codec parameters, time base and side data from what it is given; an owned
-      // copy of the input stream's parameters stands in for the (already closed) input stream.
-      const t = this.audioTrack;
-      const streamLike = {
-        codecpar: t.codecpar,
-        timeBase: t.timeBase,
-        avgFrameRate: { num: 0, den: 1 },
-        rFrameRate: { num: 0, den: 1 },
-        sampleAspectRatio: { num: 0, den: 1 },
-        duration: 0n,
-        metadata: null,
-        disposition: 0,
-      };
-      this.audioIndex = this.muxer.addStream(streamLike as unknown as Stream);
-    }
+    this.muxer = new TsMuxer((buf: Buffer) => {
+      // The IO buffer is reused by FFmpeg after this returns: hand the sink its own copy, in order.
+      const chunk = Uint8Array.prototype.slice.call(buf);
+      this.result.bytes += chunk.length;
+      this.written = this.written.then(async () => {
+        if (this.writeError) return;
+        try {
+          await this.sink.write(chunk);
+        } catch (err) {
+          this.writeError = err;
+        }
+      });
+    });
+  }
+
+  /** The muxer's streams are known once the encoder has opened (on its first frame). */
+  private startMuxer(): void {
+    const ctx = this.encoder?.getCodecContext();
+    if (!this.muxer || this.muxer.isStarted || !ctx) return;
+    this.muxer.addVideo(ctx);
+    if (this.audioTrack) this.muxer.addAudio(this.audioTrack);
+    this.muxer.start();
   }
 
   /** Encodes one frame with exactly its pts (rescaled to 1/90000). */
@@ -203,6 +188,7 @@ export class SegmentEncoder {
         yuv.free();
       }
       this.result.videoFrames++;
+      this.startMuxer();
       this.drainPackets();
       if (this.pendingAudio.length) {
         const waiting = this.pendingAudio;
@@ -217,16 +203,16 @@ export class SegmentEncoder {
 
   /** Copies one input audio packet into the segment unchanged (takes ownership of it). */
   async writeAudio(a: AudioPacket): Promise<void> {
-    if (this.done || (this.muxer && this.audioIndex < 0)) {
+    if (this.done || !this.audioTrack || (this.muxer?.isStarted && !this.muxer.hasAudio)) {
       a.packet.free();
       return;
     }
-    if (!this.muxer || !this.encoder?.isEncoderInitialized || this.result.videoFrames === 0) {
+    if (!this.muxer?.isStarted) {
       this.pendingAudio.push(a);
       return;
     }
     try {
-      this.muxer.writePacketSync(a.packet, this.audioIndex);
+      this.muxer.write(a.packet, 'audio', a.timeBase);
       this.result.audioPackets++;
     } catch (err) {
       throw asMediaError('MEDIA_ENCODE_FAILED', 'audio remux failed', err);
@@ -242,7 +228,7 @@ export class SegmentEncoder {
       const pkt = this.encoder!.receiveSync() as Packet | null | undefined;
       if (!pkt) return;
       try {
-        this.muxer!.writePacketSync(pkt, this.videoIndex);
+        this.muxer!.write(pkt, 'video', ENCODER_TIME_BASE);
       } finally {
         pkt.free();
       }
@@ -268,7 +254,7 @@ export class SegmentEncoder {
       this.drainPackets();
       for (const a of this.pendingAudio) a.packet.free();
       this.pendingAudio = [];
-      await this.muxer.close();
+      this.muxer.end();
       await this.written;
       this.throwIfSinkFailed();
       await this.sink.end();
@@ -289,7 +275,7 @@ export class SegmentEncoder {
     for (const a of this.pendingAudio) a.packet.free();
     this.pendingAudio = [];
     try {
-      await this.muxer?.close().catch(() => undefined);
+      this.muxer?.free();
       await this.written;
       await this.sink.abort?.(reason);
     } finally {

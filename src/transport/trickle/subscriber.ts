@@ -223,7 +223,7 @@ export class TrickleSubscriber extends EventEmitter<TrickleSubscriberEvents> imp
             if (notFoundDeadline && this.stats.segments === 0 && Date.now() < notFoundDeadline) {
               this.stats.notFoundWaits++;
               this.emit('waiting-for-channel', { attempt: this.stats.notFoundWaits });
-              if (!(await pause(this.cfg.retryBaseMs, this.ac.signal))) break;
+              if (!(await pause(this.cfg.channelPollMs, this.ac.signal))) break;
               continue;
             }
             return this.finish('not_found');
