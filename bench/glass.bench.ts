@@ -183,7 +183,7 @@ export default {
         console.log(`| ${r.label} | ${fx(r.wallMs / 1000)} | ${r.kind === 'service' ? medMax(r.startAnswerMs) : 'n/a'} | ${fx(r.pubLateP99Ms)} | ${fx(r.loopDelayP99Ms)} | ${fx(r.benchCpuPct, 0)} | ${notes} |`);
       }
       if (process.env.SF_GLASS_DUMP) {
-        writeFileSync(process.env.SF_GLASS_DUMP, JSON.stringify(results.map(({ detail, label, notes }) => ({ label, notes, detail })), null, 0));
+        writeFileSync(process.env.SF_GLASS_DUMP, JSON.stringify(results.map(({ detail, label, notes, subLogs }) => ({ label, notes, subLogs, detail })), null, 0));
         console.log(`\n(per-frame figures written to ${process.env.SF_GLASS_DUMP})`);
       }
     } finally {
