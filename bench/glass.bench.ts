@@ -11,7 +11,9 @@
 //
 // Env: SF_GLASS_SECONDS (clip length, default 12), SF_GLASS_COUNTS, SF_GLASS_BURST=0 (skip the burst
 // case), SF_GLASS_DRAIN_MS (wait after the last input frame, default 4000),
-// SF_GLASS_START_CONCURRENCY (stream starts in flight, default 2), SF_GLASS_LOG_LEVEL (service, warn),
+// SF_GLASS_START_CONCURRENCY (stream starts in flight, default 2), SF_GLASS_START_BUDGET_MS (time a
+// case may spend starting streams, default 90000), SF_GLASS_NICE (this process's nice value while it
+// runs, default -10 where allowed; what it starts runs at the normal one), SF_GLASS_LOG_LEVEL (service, warn),
 // SF_GLASS_KEEP=1 (keep the temp dir with the service logs), SF_GLASS_DUMP=file.json (per-frame times).
 import '../src/polyfill.ts';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
