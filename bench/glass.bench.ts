@@ -21,6 +21,7 @@ import { cpus, getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ffmpegCli, serviceCase, trickleAlone, type CaseResult, type Clip } from './glass/cases.ts';
 import { CLIP_FPS, CLIP_SIZE, makeClip } from './glass/clip.ts';
+import { killAllChildren } from './glass/procs.ts';
 import { clockTicks } from './glass/procstat.ts';
 import { fx, max, mean, quantile, ratio } from './glass/stats.ts';
 import { cutSegments, scanTs } from './glass/ts.ts';
@@ -116,6 +117,14 @@ export default {
     const t0 = performance.now();
     const loadStart = la();
     const prio = raisePriority();
+    // Interrupted: stop what we started (by PID), then end as the signal would.
+    const onSignal = (sig: NodeJS.Signals) => {
+      killAllChildren();
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       const made = await makeClip(dir, SECONDS);
       const scan = scanTs(made.bytes);
@@ -189,6 +198,8 @@ export default {
         console.log(`\n(per-frame figures written to ${process.env.SF_GLASS_DUMP})`);
       }
     } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       if (prio.now !== prio.before) restorePriority(prio.before);
       if (process.env.SF_GLASS_KEEP === '1') console.log(`\n(kept ${dir})`);
       else rmSync(dir, { recursive: true, force: true });
