@@ -11,7 +11,9 @@
 //
 // Env: SF_GLASS_SECONDS (clip length, default 12), SF_GLASS_COUNTS, SF_GLASS_BURST=0 (skip the burst
 // case), SF_GLASS_DRAIN_MS (wait after the last input frame, default 4000),
-// SF_GLASS_START_CONCURRENCY (stream starts in flight, default 2), SF_GLASS_LOG_LEVEL (service, warn),
+// SF_GLASS_START_CONCURRENCY (stream starts in flight, default 2), SF_GLASS_START_BUDGET_MS (time a
+// case may spend starting streams, default 90000), SF_GLASS_NICE (this process's nice value while it
+// runs, default -10 where allowed; what it starts runs at the normal one), SF_GLASS_LOG_LEVEL (service, warn),
 // SF_GLASS_KEEP=1 (keep the temp dir with the service logs), SF_GLASS_DUMP=file.json (per-frame times).
 import '../src/polyfill.ts';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ import { cpus, getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ffmpegCli, serviceCase, trickleAlone, type CaseResult, type Clip } from './glass/cases.ts';
 import { CLIP_FPS, CLIP_SIZE, makeClip } from './glass/clip.ts';
+import { killAllChildren } from './glass/procs.ts';
 import { clockTicks } from './glass/procstat.ts';
 import { fx, max, mean, quantile, ratio } from './glass/stats.ts';
 import { cutSegments, scanTs } from './glass/ts.ts';
@@ -114,6 +117,14 @@ export default {
     const t0 = performance.now();
     const loadStart = la();
     const prio = raisePriority();
+    // Interrupted: stop what we started (by PID), then end as the signal would.
+    const onSignal = (sig: NodeJS.Signals) => {
+      killAllChildren();
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
       const made = await makeClip(dir, SECONDS);
       const scan = scanTs(made.bytes);
@@ -183,10 +194,12 @@ export default {
         console.log(`| ${r.label} | ${fx(r.wallMs / 1000)} | ${r.kind === 'service' ? medMax(r.startAnswerMs) : 'n/a'} | ${fx(r.pubLateP99Ms)} | ${fx(r.loopDelayP99Ms)} | ${fx(r.benchCpuPct, 0)} | ${notes} |`);
       }
       if (process.env.SF_GLASS_DUMP) {
-        writeFileSync(process.env.SF_GLASS_DUMP, JSON.stringify(results.map(({ detail, label, notes }) => ({ label, notes, detail })), null, 0));
+        writeFileSync(process.env.SF_GLASS_DUMP, JSON.stringify(results.map(({ detail, label, notes, subLogs }) => ({ label, notes, subLogs, detail })), null, 0));
         console.log(`\n(per-frame figures written to ${process.env.SF_GLASS_DUMP})`);
       }
     } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       if (prio.now !== prio.before) restorePriority(prio.before);
       if (process.env.SF_GLASS_KEEP === '1') console.log(`\n(kept ${dir})`);
       else rmSync(dir, { recursive: true, force: true });

@@ -60,11 +60,15 @@ export interface CaseResult {
   wallMs: number;
   /** per frame, for SF_GLASS_DUMP: stream index, pts, input last byte sent, output last byte arrived (NaN: lost) */
   detail: Array<{ stream: number; pts: number; sentAt: number; arrivedAt: number }>;
+  /** for SF_GLASS_DUMP: per stream, the output segments read and the first 470s, times in ms since publishing began */
+  subLogs: Array<{ stream: number; segments: Array<Record<string, unknown>>; early470: Array<Record<string, unknown>> }>;
 }
 
 const env = (k: string, d: number) => (process.env[k] !== undefined && process.env[k] !== '' ? Number(process.env[k]) : d);
 const DRAIN_MS = env('SF_GLASS_DRAIN_MS', 4_000);
 const START_CONCURRENCY = Math.max(1, env('SF_GLASS_START_CONCURRENCY', 2));
+/** a case stops starting streams after this long; the ones not started count as failed (all lost) */
+const START_BUDGET_MS = env('SF_GLASS_START_BUDGET_MS', 90_000);
 const LEAD_MS = 300;
 /** event-loop delay sampling; the histogram holds timer intervals, so the lag is a value minus this */
 const LOOP_RES_MS = 5;
@@ -94,6 +98,7 @@ function emptyResult(label: string, kind: CaseResult['kind'], streams: number, m
     notes: [],
     wallMs: 0,
     detail: [],
+    subLogs: [],
   };
 }
 
@@ -107,6 +112,8 @@ function summarizeLog(lines: string[]): string {
   const counts = new Map<string, number>();
   for (const line of lines) {
     let key = line.trim().slice(0, 120);
+    // Stack-trace lines of a native crash report: one group.
+    if (/^\s*(\d+: |-----|what\(\):)/.test(line)) key = '(crash report lines)';
     try {
       const j = JSON.parse(line) as { level?: number; msg?: string; code?: string; err?: unknown };
       const lvl = j.level === 40 ? 'warn' : j.level === 50 ? 'error' : j.level === 60 ? 'fatal' : String(j.level);
@@ -116,7 +123,8 @@ function summarizeLog(lines: string[]): string {
     }
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
-  return [...counts].map(([k, n]) => `${k} x${n}`).join('; ');
+  const all = [...counts].map(([k, n]) => `${k} x${n}`);
+  return all.slice(0, 6).join('; ') + (all.length > 6 ? `; ${all.length - 6} more kinds` : '');
 }
 
 function summarizeErrors(prefix: string, errs: string[]): string | null {
@@ -173,11 +181,28 @@ async function drain(subs: Array<StampingSubscriber | null>, pts: number[], dead
   }
 }
 
-function subscriberNotes(r: CaseResult, subs: Array<StampingSubscriber | null>): void {
+function subscriberNotes(r: CaseResult, subs: Array<StampingSubscriber | null>, base: number): void {
   const jumps = subs.flatMap((s) => s?.stats.jumps ?? []);
   if (jumps.length) r.notes.push(`subscriber 470 jumps: ${jumps.length} (${jumps.slice(0, 4).map((j) => `${j.from}->${j.to}`).join(', ')})`);
   const early = subs.reduce((a, s) => a + (s?.stats.early470 ?? 0), 0);
-  if (early) r.notes.push(`subscriber 470 for a seq ahead of the live edge (asked again): ${early} (e.g. ${subs.flatMap((s) => s?.stats.log470 ?? []).slice(0, 3).join('; ')})`);
+  if (early) {
+    const eg = subs
+      .flatMap((s) => s?.stats.log470 ?? [])
+      .slice(0, 3)
+      .map((e) => `seq ${e.seq} latest ${e.latest}${e.preconnect ? ' (preconnected)' : ''} at +${((e.at - base) / 1000).toFixed(1)} s`);
+    r.notes.push(`subscriber 470 for a seq ahead of the live edge (asked again): ${early} (e.g. ${eg.join('; ')})`);
+  }
+  subs.forEach((s, stream) => {
+    if (!s) return;
+    const rel = (t: number) => Math.round(t - base);
+    r.subLogs.push({
+      stream,
+      segments: s.stats.segLog.map((g) => ({ ...g, headersAt: rel(g.headersAt), endAt: rel(g.endAt) })),
+      early470: s.stats.log470.map((e) => ({ ...e, at: rel(e.at), answeredAfterMs: Math.round(e.answeredAfterMs) })),
+    });
+  });
+  const empties = subs.flatMap((s) => (s?.stats.segLog ?? []).filter((g) => g.bytes === 0).map((g) => `seq ${g.seq} at +${((g.endAt - base) / 1000).toFixed(1)} s`));
+  if (empties.length) r.notes.push(`empty output segments (200, no bytes): ${empties.length} (e.g. ${empties.slice(0, 3).join('; ')})`);
   const dups = subs.reduce((a, s) => a + (s?.stats.duplicates ?? 0), 0);
   if (dups) r.notes.push(`duplicate output pts: ${dups}`);
   const cut = subs.reduce((a, s) => a + (s?.stats.cutAtStop ?? 0), 0);
@@ -222,7 +247,7 @@ export async function trickleAlone(clip: Clip, dir: string): Promise<CaseResult>
     r.loopDelayP99Ms = Math.max(0, loop.percentile(99) / 1e6 - LOOP_RES_MS);
     const pe = summarizeErrors('publisher', pub.errors);
     if (pe) r.notes.push(pe);
-    subscriberNotes(r, [sub]);
+    subscriberNotes(r, [sub], startAt);
     await simpleRequest(agent, target, 'DELETE', `/${ch}`);
   } catch (err) {
     r.notes.push(`case failed: ${(err as Error).message}`);
@@ -358,11 +383,13 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
       }
       runs.push(run);
     };
+    const startDeadline = performance.now() + START_BUDGET_MS;
     await Promise.all(
       Array.from({ length: Math.min(START_CONCURRENCY, n) }, async () => {
-        while (nextIdx < ids.length) await startOne(ids[nextIdx++]);
+        while (nextIdx < ids.length && performance.now() < startDeadline) await startOne(ids[nextIdx++]);
       }),
     );
+    if (nextIdx < ids.length) r.notes.push(`start budget of ${START_BUDGET_MS / 1000} s spent: ${ids.length - nextIdx} stream(s) not started (counted lost)`);
     runs.sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
     for (const run of runs) for (const p of run.pids) watch.add(p);
     watch.start();
@@ -456,6 +483,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
     subscriberNotes(
       r,
       runs.map((x) => x.sub),
+      base,
     );
     // Stop the streams (as a gateway does), then close the input channels.
     const stops = await Promise.all(runs.filter((x) => x.sub || x.answer?.status === 200).map((x) => stopStream(api, x.id)));

@@ -28,6 +28,24 @@ export function atNormalPriority(cmd: string, args: string[]): [string, string[]
   return mine < 0 ? ['nice', ['-n', String(-mine), cmd, ...args]] : [cmd, args];
 }
 
+/** Every child started here that has not exited yet, and what they forked: killed by PID if this process ends first. */
+const live = new Set<ChildProcess>();
+const liveTree = new Map<ChildProcess, number[]>();
+export function killAllChildren(): void {
+  for (const c of live) {
+    const pids = [c.pid ?? -1, ...(liveTree.get(c) ?? [])].filter((p) => p > 0);
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  live.clear();
+}
+process.once('exit', killAllChildren);
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -82,6 +100,15 @@ function spawnChild(args: string[], logPath: string, ready: (line: string) => un
       cwd: repo,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SF_LOG_LEVEL: process.env.SF_GLASS_LOG_LEVEL ?? 'warn' },
+    });
+    live.add(proc);
+    // What it forks (workers), refreshed now and then, so an abrupt end of the bench can kill them too.
+    const treeTimer = setInterval(() => proc.pid && liveTree.set(proc, descendants(proc.pid)), 2_000);
+    treeTimer.unref();
+    proc.once('exit', () => {
+      clearInterval(treeTimer);
+      live.delete(proc);
+      liveTree.delete(proc);
     });
     let settled = false;
     const { log, problems } = track(proc, logPath, (line) => {

@@ -16,8 +16,10 @@ export interface SubscriberStats {
   jumps: Array<{ from: number; to: number }>;
   /** 470 answers for a seq ahead of the live edge (asked again) */
   early470: number;
-  /** the first few 470s in detail: seq asked, Lp-Trickle-Latest, whether it was a preconnected GET, ms since it was sent */
-  log470: string[];
+  /** the first few 470s in detail */
+  log470: Array<{ seq: number; latest: string | undefined; preconnect: boolean; answeredAfterMs: number; at: number }>;
+  /** every segment read: seq, bytes, when its headers came and when its body ended (performance.now()) */
+  segLog: Array<{ seq: number; bytes: number; headersAt: number; endAt: number; closed: boolean }>;
   errors: string[];
   duplicates: number;
   bytes: number;
@@ -38,7 +40,7 @@ export class StampingSubscriber {
   readonly frames = new Map<number, StampedFrame>();
   firstByteAt = NaN;
   lastChunkAt = NaN;
-  readonly stats: SubscriberStats = { segments: 0, emptySegments: 0, notFound: 0, jumps: [], early470: 0, log470: [], errors: [], duplicates: 0, bytes: 0, closed: false, cutAtStop: 0 };
+  readonly stats: SubscriberStats = { segments: 0, emptySegments: 0, notFound: 0, jumps: [], early470: 0, log470: [], segLog: [], errors: [], duplicates: 0, bytes: 0, closed: false, cutAtStop: 0 };
   private stopped = false;
   private scanner: TsStreamScanner | null = null;
   private videoPid = -1;
@@ -124,7 +126,8 @@ export class StampingSubscriber {
         res.resume();
         const latest = Number(h('lp-trickle-latest'));
         if (this.stats.log470.length < 8) {
-          this.stats.log470.push(`seq ${seq} latest ${h('lp-trickle-latest')}${p.preconnect ? ' preconnected' : ''} answered after ${(performance.now() - p.sentAt).toFixed(0)} ms`);
+          const now = performance.now();
+          this.stats.log470.push({ seq, latest: h('lp-trickle-latest'), preconnect: p.preconnect, answeredAfterMs: now - p.sentAt, at: now });
         }
         if (Number.isInteger(latest) && latest > seq) {
           // Fell behind the ring: jump to the live edge (the segments in between are lost).
@@ -150,6 +153,7 @@ export class StampingSubscriber {
       const closed = h('lp-trickle-closed') !== undefined;
       // Preconnect the next segment while this one streams.
       if (!closed) pending = this.get(seq + 1, true);
+      const headersAt = performance.now();
       const scanner = new TsStreamScanner(this.videoPid, this.onFrame);
       this.scanner = scanner;
       const bytes = await new Promise<number>((resolve) => {
@@ -174,6 +178,7 @@ export class StampingSubscriber {
       if (scanner.videoPid >= 0) this.videoPid = scanner.videoPid;
       this.stats.bytes += bytes;
       this.stats.segments++;
+      this.stats.segLog.push({ seq, bytes, headersAt, endAt: performance.now(), closed });
       if (bytes === 0) this.stats.emptySegments++;
       if (closed) {
         this.stats.closed = true;
