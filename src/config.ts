@@ -93,6 +93,11 @@ export const InferenceConfigSchema = z.object({
   maxPrompts: z.number().int().positive().default(16),
   /** Compiled sessions kept per process, keyed by canonical graph. */
   sessionCacheSize: z.number().int().positive().default(8),
+  /** Run each inference worker's graphs in a worker_thread of its own (true), or in the worker
+   *  process's main thread (false: no second isolate, no hand-over of each frame, about half the
+   *  memory per worker; a graph run holds the process's event loop for its duration, which the
+   *  media path waits for anyway). */
+  graphThreads: z.boolean().default(false),
   /** onnxruntime intra-op threads per session. */
   intraOpThreads: z.number().int().min(1).default(1),
   /** Largest width/height ImageScale may produce (ComfyUI's own widget max is 16384). */

@@ -220,7 +220,7 @@ describe('metrics and inspection of a running stream', () => {
     const metrics = await (await fetch(`${node.origin}/metrics`)).text();
     const fps = Number(new RegExp(`sf_stream_output_fps\\{stream="${id}"\\} ([0-9.]+)`).exec(metrics)?.[1]);
     expect(fps).toBeGreaterThan(0);
-    const latencyCount = Number(new RegExp(`sf_frame_added_latency_ms_count\\{stream="${id}"\\} (\\d+)`).exec(metrics)?.[1]);
+    const latencyCount = Number(new RegExp(`sf_frame_latency_seconds_count\\{stream="${id}"\\} (\\d+)`).exec(metrics)?.[1]);
     expect(latencyCount).toBeGreaterThan(0);
     expect(metrics).toMatch(new RegExp(`sf_streams\\{state="running"\\} [1-9]`));
 

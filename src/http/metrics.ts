@@ -12,7 +12,7 @@ export interface HttpMetrics {
   close(): void;
 }
 
-const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500, 1000, 2500];
+const LATENCY_BUCKETS_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5];
 const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 
 export function createHttpMetrics(runtime: StreamRuntime): HttpMetrics {
@@ -32,10 +32,10 @@ export function createHttpMetrics(runtime: StreamRuntime): HttpMetrics {
   const fpsIn = new Gauge({ name: 'sf_stream_input_fps', help: 'Input frames per second', labelNames: ['stream'], registers: [registry] });
   const fpsOut = new Gauge({ name: 'sf_stream_output_fps', help: 'Output frames per second', labelNames: ['stream'], registers: [registry] });
   const latency = new Histogram({
-    name: 'sf_frame_added_latency_ms',
-    help: 'Latency a frame gains between decode and encode, in milliseconds',
+    name: 'sf_frame_latency_seconds',
+    help: "A frame's latency through the service: from the arrival of its last input byte to the write of its last output byte",
     labelNames: ['stream'],
-    buckets: LATENCY_BUCKETS_MS,
+    buckets: LATENCY_BUCKETS_S,
     registers: [registry],
   });
   const dropped = new Counter({
@@ -78,7 +78,7 @@ export function createHttpMetrics(runtime: StreamRuntime): HttpMetrics {
       case 'stats': {
         fpsIn.set({ stream: e.streamId }, e.stats.fps_in);
         fpsOut.set({ stream: e.streamId }, e.stats.fps_out);
-        for (const ms of e.latenciesMs) latency.observe({ stream: e.streamId }, ms);
+        for (const ms of e.latenciesMs) latency.observe({ stream: e.streamId }, ms / 1000);
         for (const [reason, n] of Object.entries(e.dropsByReason)) if (n > 0) dropped.inc({ stream: e.streamId, reason }, n);
         const before = lastFrameCount.get(e.streamId) ?? 0;
         if (e.frameCount > before) frames.inc({ stream: e.streamId }, e.frameCount - before);

@@ -32,6 +32,7 @@ export class WorkerHost {
       { config: inf, workspace: inf.workspace, provider: inf.provider, logLevel: o.config.logLevel },
       o.log,
       (err) => o.onFatal?.(err),
+      inf.graphThreads,
     );
   }
 

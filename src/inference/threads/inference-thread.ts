@@ -8,6 +8,7 @@ import type { InferenceConfig } from '../../config.ts';
 import type { Logger } from '../../log.ts';
 import type { ResolvedPrompt } from '../types.ts';
 import { InferenceError } from './errors.ts';
+import { GraphHost } from './graph-host.ts';
 import type { FromThread, ThreadInit, ToThread } from './thread-protocol.ts';
 
 export interface CompiledHandle {
@@ -36,7 +37,63 @@ function bootstrap(entry: string, loader: string): string {
   return `import(${JSON.stringify(loader)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
 }
 
-export class InferenceThread {
+/** Where an inference worker's graphs compile and run: a worker_thread, or the calling thread. */
+export interface GraphRunner {
+  readonly name: string;
+  readonly alive: boolean;
+  onFailure: (err: Error) => void;
+  compile(prompt: ResolvedPrompt, width: number, height: number): Promise<CompiledHandle>;
+  /** Runs one RGB24 frame. A thread runner detaches `data`'s buffer (it is transferred). */
+  run(handle: number, data: Uint8Array): Promise<RunResult>;
+  release(handle: number): Promise<void>;
+  terminate(): Promise<void>;
+}
+
+/** Graphs in the calling thread: no isolate, no hand-over; a graph run holds the event loop. */
+export class LocalRunner implements GraphRunner {
+  private readonly host: GraphHost;
+  private closed = false;
+  onFailure: (err: Error) => void = () => undefined;
+
+  constructor(
+    readonly name: string,
+    init: Omit<ThreadInit, 'name'>,
+    log: Logger,
+  ) {
+    this.host = new GraphHost(init, log.child({ runner: name }));
+  }
+
+  get alive(): boolean {
+    return !this.closed;
+  }
+
+  async compile(prompt: ResolvedPrompt, width: number, height: number): Promise<CompiledHandle> {
+    try {
+      return await this.host.compile(prompt, width, height);
+    } catch (err) {
+      throw new InferenceError('graph_failed', err instanceof Error ? err.message : String(err), { cause: err });
+    }
+  }
+
+  async run(handle: number, data: Uint8Array): Promise<RunResult> {
+    try {
+      return await this.host.run(handle, data);
+    } catch (err) {
+      throw new InferenceError('graph_failed', err instanceof Error ? err.message : String(err), { cause: err });
+    }
+  }
+
+  async release(handle: number): Promise<void> {
+    await this.host.release(handle);
+  }
+
+  async terminate(): Promise<void> {
+    this.closed = true;
+    await this.host.releaseAll();
+  }
+}
+
+export class InferenceThread implements GraphRunner {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -126,20 +183,22 @@ export class InferenceThread {
   }
 }
 
-/** The process's inference threads by worker id, reference counted. */
+/** The process's graph runners by worker id, reference counted: threads, or in-process runners. */
 export class ThreadPool {
-  private readonly threads = new Map<string, { thread: InferenceThread; users: number }>();
+  private readonly threads = new Map<string, { thread: GraphRunner; users: number }>();
 
   constructor(
     private readonly init: Omit<ThreadInit, 'name'>,
     private readonly log: Logger,
     private readonly onFailure: (err: Error) => void,
+    /** Each worker id gets its own worker_thread (else its graphs run in this thread). */
+    private readonly threaded = true,
   ) {}
 
-  acquire(name: string): InferenceThread {
+  acquire(name: string): GraphRunner {
     let e = this.threads.get(name);
     if (!e || !e.thread.alive) {
-      const thread = new InferenceThread(name, this.init, this.log);
+      const thread: GraphRunner = this.threaded ? new InferenceThread(name, this.init, this.log) : new LocalRunner(name, this.init, this.log);
       thread.onFailure = this.onFailure;
       e = { thread, users: 0 };
       this.threads.set(name, e);
@@ -148,7 +207,7 @@ export class ThreadPool {
     return e.thread;
   }
 
-  async release(thread: InferenceThread): Promise<void> {
+  async release(thread: GraphRunner): Promise<void> {
     const e = this.threads.get(thread.name);
     if (!e || e.thread !== thread) return thread.terminate();
     e.users--;

@@ -13,7 +13,7 @@ import type { Logger } from '../../log.ts';
 import type { PromptEntry } from '../../transport/worker-protocol.ts';
 import type { ResolvedPrompt } from '../types.ts';
 import { InferenceError } from './errors.ts';
-import type { InferenceThread, RunResult } from './inference-thread.ts';
+import type { GraphRunner, RunResult } from './inference-thread.ts';
 
 interface Generation {
   width: number;
@@ -55,7 +55,7 @@ export class InferenceWorker {
 
   constructor(
     readonly workerId: string,
-    readonly thread: InferenceThread,
+    readonly thread: GraphRunner,
     private readonly resolve: (entry: PromptEntry) => ResolvedPrompt,
     private readonly log: Logger,
   ) {}
