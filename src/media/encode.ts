@@ -93,6 +93,8 @@ export class YuvConverter {
 export interface SegmentResult {
   videoFrames: number;
   audioPackets: number;
+  /** Audio packets that did not follow the previous one's timestamp (not muxable), dropped. */
+  audioDropped: number;
   bytes: number;
 }
 
@@ -114,7 +116,7 @@ export class SegmentEncoder {
   private writeError: unknown = null;
   private lastPts: bigint | null = null;
   private done = false;
-  readonly result: SegmentResult = { videoFrames: 0, audioPackets: 0, bytes: 0 };
+  readonly result: SegmentResult = { videoFrames: 0, audioPackets: 0, audioDropped: 0, bytes: 0 };
 
   constructor(
     private readonly sink: SegmentSink,
@@ -212,8 +214,8 @@ export class SegmentEncoder {
       return;
     }
     try {
-      this.muxer.write(a.packet, 'audio', a.timeBase);
-      this.result.audioPackets++;
+      if (this.muxer.write(a.packet, 'audio', a.timeBase)) this.result.audioPackets++;
+      else this.result.audioDropped++;
     } catch (err) {
       throw asMediaError('MEDIA_ENCODE_FAILED', 'audio remux failed', err);
     } finally {
@@ -228,7 +230,7 @@ export class SegmentEncoder {
       const pkt = this.encoder!.receiveSync() as Packet | null | undefined;
       if (!pkt) return;
       try {
-        this.muxer!.write(pkt, 'video', ENCODER_TIME_BASE);
+        if (!this.muxer!.write(pkt, 'video', ENCODER_TIME_BASE)) throw new MediaError('MEDIA_ENCODE_FAILED', `encoder packet dts ${pkt.dts} does not increase`);
       } finally {
         pkt.free();
       }

@@ -5,7 +5,7 @@
 // every frame. Packets here arrive in the input's own order, which is already a valid TS order.
 import '../polyfill.ts';
 import { FormatContext, IOStream, Rational, type CodecContext, type Packet } from 'node-av';
-import { AVFMT_FLAG_CUSTOM_IO } from 'node-av/constants';
+import { AVFMT_FLAG_CUSTOM_IO, AV_NOPTS_VALUE } from 'node-av/constants';
 import type { AudioTrack } from './decode.ts';
 import { MediaError } from './errors.ts';
 import type { TimeBase } from './frame.ts';
@@ -19,6 +19,7 @@ export class TsMuxer {
   private started = false;
   private ended = false;
   private freed = false;
+  private readonly lastDts: bigint[] = [];
 
   constructor(write: (buf: Buffer) => void) {
     let ret = this.fc.allocOutputContext2(null, 'mpegts', null);
@@ -68,15 +69,24 @@ export class TsMuxer {
     this.started = true;
   }
 
-  /** Writes one packet now (the muxer takes its data; the caller still frees the packet). */
-  write(pkt: Packet, kind: 'video' | 'audio', timeBase: TimeBase): void {
+  /**
+   * Writes one packet now (the muxer takes its data; the caller still frees the packet). A packet
+   * whose dts does not follow its stream's last one cannot be muxed: answers false (the caller
+   * counts it) instead of writing it. An interleaving muxer would have bent its timestamps.
+   */
+  write(pkt: Packet, kind: 'video' | 'audio', timeBase: TimeBase): boolean {
     const index = kind === 'video' ? this.video : this.audio;
     if (!this.started || index < 0) throw new MediaError('MEDIA_ENCODE_FAILED', `no ${kind} stream to write to`);
     pkt.streamIndex = index;
     const st = this.fc.streams?.[index];
     if (st) pkt.rescaleTs(timeBase, st.timeBase);
+    if (pkt.dts === AV_NOPTS_VALUE) pkt.dts = pkt.pts;
+    const last = this.lastDts[index];
+    if (pkt.dts === AV_NOPTS_VALUE || (last !== undefined && pkt.dts <= last)) return false;
+    this.lastDts[index] = pkt.dts;
     const ret = this.fc.writeFrameSync(pkt);
     if (ret < 0) throw new MediaError('MEDIA_ENCODE_FAILED', `muxing a ${kind} packet failed (${ret})`);
+    return true;
   }
 
   /** Writes the trailer (flushes what the muxer holds) and frees everything. */
