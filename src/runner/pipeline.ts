@@ -74,7 +74,6 @@ type Item = InputEvent;
 
 export interface PipelineCounters {
   segmentsIn: number;
-  segmentsOut: number;
   decodeErrors: number;
   framesSkippedForResume: number;
   discontinuities: number;
@@ -82,7 +81,7 @@ export interface PipelineCounters {
 
 export class StreamPipeline {
   readonly streamId: string;
-  readonly counters: PipelineCounters = { segmentsIn: 0, segmentsOut: 0, decodeErrors: 0, framesSkippedForResume: 0, discontinuities: 0 };
+  readonly counters: PipelineCounters = { segmentsIn: 0, decodeErrors: 0, framesSkippedForResume: 0, discontinuities: 0 };
   private readonly cfg: StreamPipelineConfig;
   private readonly log: Logger;
   private readonly stats = new FrameStats();
@@ -111,7 +110,6 @@ export class StreamPipeline {
   private readonly segsInFlight = new Set<InputSeg>();
   // Processing state (one loop owns it).
   private seg: InputSeg | null = null;
-  private program: TsProgram | null = null;
   private decoder: VideoDecoder | null = null;
   private audio: AudioPassthrough | null = null;
   private needKey = true;
@@ -259,7 +257,7 @@ export class StreamPipeline {
     }
     this.closeDecoder();
     this.output?.close();
-    this.log.info({ ...this.counters, frames: this.stats.total }, 'stream closed');
+    this.log.info({ ...this.counters, segmentsOut: this.output?.segmentsOut ?? 0, frames: this.stats.total }, 'stream closed');
   }
 
   // ---- input side ------------------------------------------------------------------------------
@@ -404,7 +402,6 @@ export class StreamPipeline {
   private async openProgram(program: TsProgram): Promise<void> {
     await this.flushDecoder();
     this.closeDecoder();
-    this.program = program;
     this.needKey = true;
     this.audio = program.audio && AudioPassthrough.supports(program.audio.streamType) ? new AudioPassthrough(program.audio.streamType) : null;
     // The segment that brought the program has no output yet: its output carries the audio too.

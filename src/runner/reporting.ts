@@ -35,7 +35,7 @@ export class StreamReporter {
     private readonly streamId: string,
     eventsUrl: string | undefined,
     private readonly bus: Bus,
-    private readonly config: Readonly<Config>,
+    config: Readonly<Config>,
     private readonly pid: number,
     private readonly log: Logger,
   ) {

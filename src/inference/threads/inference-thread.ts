@@ -1,10 +1,10 @@
-// Main-thread handle on one inference thread (a worker_thread running graph-thread.ts). Frames are
+// Where an inference worker's graphs run: a LocalRunner (this thread, the default) or an
+// InferenceThread, the main-thread handle on a worker_thread running graph-thread.ts. Frames are
 // handed over by transferring their ArrayBuffer: the caller's frame buffer is detached after run(),
 // and the result comes back the same way. One thread per worker id in a process: workers of
 // different streams with the same id (the shared architecture's 'shared') use one thread and so
 // share its compiled graphs; a thread ends when its last user releases it.
 import { Worker } from 'node:worker_threads';
-import type { InferenceConfig } from '../../config.ts';
 import type { Logger } from '../../log.ts';
 import type { ResolvedPrompt } from '../types.ts';
 import { InferenceError } from './errors.ts';
