@@ -1,17 +1,23 @@
 // `npm run bench graph`: milliseconds per 512x512 frame for each node type compiled alone
 // (LoadTensor -> node -> SaveTensor), and for a 5-node chain three ways: compiled and fused into
 // one session, compiled with one session per node (fuse: false), and a hand-written single ONNX
-// model doing the same work (built right here with onnx-proto, not through the compiler).
-// Medians over many frames; one intra-op thread (config default).
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+// model doing the same work (built right here with onnx-proto, not through the compiler). Then the
+// byte domain against the all-float32 path of the same prompts (bytes: false), and onnxruntime's
+// thread options (pool threads spinning or not, at 2 intra-op threads).
+// Medians over many frames; one intra-op thread (config default) unless said. CPU per frame is the
+// process's CPU time (process.cpuUsage(), every thread) over the timed frames / frames.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import onnxPkg from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { loadConfig } from '../src/config.ts';
 import { compileGraph, type CompiledGraph } from '../src/inference/compile.ts';
-import { SessionCache } from '../src/inference/sessions.ts';
+import { SessionCache, sessionOptions } from '../src/inference/sessions.ts';
+import { InferenceThread } from '../src/inference/worker/inference-thread.ts';
+import { rootLogger } from '../src/log.ts';
 import type { ResolvedPrompt } from '../src/inference/types.ts';
 // The same single-node prompt the node tests build: the bench measures what the tests check.
 import { link, singleNodePrompt } from '../test/helpers/image-ref.ts';
@@ -26,18 +32,38 @@ function frameAt(seed: number): Uint8Array {
   return f;
 }
 
-async function median(fn: (f: Uint8Array) => Promise<unknown>, frames: number): Promise<number> {
+interface Timing {
+  /** median wall ms per frame */
+  ms: number;
+  /** process CPU ms per frame (all threads) over the timed frames */
+  cpu: number;
+}
+
+/** `fresh`: each frame is a new copy (made untimed), for calls that take the frame's buffer away. */
+async function timed(fn: (f: Uint8Array) => Promise<unknown>, frames: number, fresh = false): Promise<Timing> {
   const inputs = [0, 1, 2, 3].map(frameAt);
-  for (let i = 0; i < 3; i++) await fn(inputs[i % 4]);
+  const input = (i: number) => (fresh ? inputs[i % 4].slice() : inputs[i % 4]);
+  for (let i = 0; i < 3; i++) await fn(input(i));
   const t: number[] = [];
+  let cpu = 0;
   for (let i = 0; i < frames; i++) {
+    const f = input(i);
+    const c = process.cpuUsage();
     const s = performance.now();
-    await fn(inputs[i % 4]);
+    await fn(f);
     t.push(performance.now() - s);
+    const d = process.cpuUsage(c);
+    cpu += (d.user + d.system) / 1000;
   }
   t.sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)];
+  return { ms: t[Math.floor(t.length / 2)], cpu: cpu / frames };
 }
+
+async function median(fn: (f: Uint8Array) => Promise<unknown>, frames: number): Promise<number> {
+  return (await timed(fn, frames)).ms;
+}
+
+const threadCount = (): number => readdirSync('/proc/self/task').length;
 
 const single = singleNodePrompt;
 
@@ -111,6 +137,111 @@ function fmt(ms: number): string {
   return ms.toFixed(2);
 }
 
+/** The byte domain against the all-float32 path of the same prompt (bytes: false), interleaved over
+ *  three rounds; then the inference-thread round trip for the two cheapest prompts. */
+async function byteDomain(ws: string, config: ReturnType<typeof loadConfig>['inference'], cache: SessionCache<CompiledGraph>): Promise<void> {
+  const N = 150;
+  const prompts: Array<[string, ResolvedPrompt, number]> = [
+    ['LoadTensor -> SaveTensor', single('b-pass', 'ImageScale', { upscale_method: 'bilinear', width: 0, height: 0, crop: 'disabled' }), N],
+    ['ImageInvert', single('b-inv', 'ImageInvert', {}), N],
+    ['ImageInvert -> ImageInvert', { id: 'b-inv2', inputNode: '1', outputNode: '4', nodes: [
+      { id: '1', classType: 'LoadTensor', inputs: {} },
+      { id: '2', classType: 'ImageInvert', inputs: { image: link('1') } },
+      { id: '3', classType: 'ImageInvert', inputs: { image: link('2') } },
+      { id: '4', classType: 'SaveTensor', inputs: { images: link('3') } },
+    ] }, N],
+    ['ImageScale nearest-exact 384x384', single('b-near', 'ImageScale', { upscale_method: 'nearest-exact', width: 384, height: 384, crop: 'disabled' }), N],
+    ['ImageBlend factor 0 overlay (image, image)', single('b-bl0', 'ImageBlend', { blend_factor: 0, blend_mode: 'overlay' }, ['image1', 'image2']), N],
+    ['ImageQuantize 16 none', single('b-q', 'ImageQuantize', { colors: 16, dither: 'none' }), 30],
+    ['ImageBlur r=2 s=1 (a float op: same graph both ways)', single('b-blur', 'ImageBlur', { blur_radius: 2, sigma: 1 }), N],
+  ];
+  console.log(`\nByte domain against the float32 path of the same prompt (bytes: false), 512x512, medians of three interleaved rounds; outputs identical byte for byte (test/graph-bytes.test.ts):\n`);
+  console.log('| prompt | stages float / bytes | float ms/frame | float CPU ms/frame | bytes ms/frame | bytes CPU ms/frame | CPU saved |');
+  console.log('|---|---|---|---|---|---|---|');
+  const med = (v: Timing[], k: keyof Timing) => [...v].map((x) => x[k]).sort((x, y) => x - y)[1];
+  for (const [label, p, frames] of prompts) {
+    const fl = await compileGraph(p, { width: W, height: H, workspace: ws, config, cache, bytes: false });
+    const by = await compileGraph(p, { width: W, height: H, workspace: ws, config, cache });
+    const t = { fl: [] as Timing[], by: [] as Timing[] };
+    for (let round = 0; round < 3; round++) {
+      t.fl.push(await timed((f) => fl.run(f), Math.ceil(frames / 3)));
+      t.by.push(await timed((f) => by.run(f), Math.ceil(frames / 3)));
+    }
+    const [fm, fc, bm, bc] = [med(t.fl, 'ms'), med(t.fl, 'cpu'), med(t.by, 'ms'), med(t.by, 'cpu')];
+    const saved = by.stageCount === 0 ? 'all (no session)' : `${fmt(fc - bc)} ms (${(fc / bc).toFixed(1)}x less)`;
+    console.log(`| ${label} | ${fl.stageCount} / ${by.stageCount} | ${fmt(fm)} | ${fmt(fc)} | ${fmt(bm)} | ${fmt(bc)} | ${saved} |`);
+    await fl.dispose();
+    await by.dispose();
+  }
+
+  // The worker's hop: the frame's buffer transferred to the inference thread and the result's back.
+  const thread = new InferenceThread('bench', { config, workspace: ws, provider: 'cpu', logLevel: 'silent' }, rootLogger);
+  try {
+    console.log(`\nThe inference-thread round trip (frame transferred in, result transferred back), 512x512, ${N} frames:\n`);
+    console.log('| prompt (byte domain) | inline ms/frame | inline CPU ms/frame | via thread ms/frame | via thread CPU ms/frame | hop CPU ms/frame |');
+    console.log('|---|---|---|---|---|---|');
+    for (const [label, p] of prompts.slice(0, 2)) {
+      const g = await compileGraph(p, { width: W, height: H, workspace: ws, config, cache });
+      const h = await thread.compile(p, W, H);
+      const inline = await timed((f) => g.run(f), N, true);
+      const hop = await timed((f) => thread.run(h.handle, f), N, true);
+      console.log(`| ${label} | ${fmt(inline.ms)} | ${fmt(inline.cpu)} | ${fmt(hop.ms)} | ${fmt(hop.cpu)} | ${fmt(hop.cpu - inline.cpu)} |`);
+      await thread.release(h.handle);
+      await g.dispose();
+    }
+  } finally {
+    await thread.terminate();
+  }
+}
+
+/** onnxruntime's pool threads at 1 and 2 intra-op threads: threads a session adds to the process,
+ *  and the hand-written chain's time and CPU with the pool spinning (onnxruntime's default) or not
+ *  (sessionOptions), frames paced at 30 fps as a stream delivers them: the CPU column counts the
+ *  idle time between frames too, where a spinning pool keeps burning a core. */
+async function threadOptions(): Promise<void> {
+  const N = 30;
+  const period = 1000 / 30;
+  console.log(`\nonnxruntime thread options, the hand-written 5-node chain model, ${N} frames paced at 30 fps, medians of three interleaved rounds; CPU includes the idle time between frames:\n`);
+  console.log('| intra-op threads | pool threads | threads per session | ms/frame | CPU ms/frame |');
+  console.log('|---|---|---|---|---|');
+  const model = handWrittenChain();
+  const inputs = [0, 1, 2, 3].map(frameAt);
+  const paced = async (s: ort.InferenceSession): Promise<Timing> => {
+    for (let i = 0; i < 3; i++) await s.run({ frame: new ort.Tensor('uint8', inputs[i % 4], [H, W, 3]) });
+    const t: number[] = [];
+    const c = process.cpuUsage();
+    for (let i = 0; i < N; i++) {
+      const start = performance.now();
+      await s.run({ frame: new ort.Tensor('uint8', inputs[i % 4], [H, W, 3]) });
+      t.push(performance.now() - start);
+      await sleep(Math.max(0, period - (performance.now() - start)));
+    }
+    const d = process.cpuUsage(c);
+    t.sort((x, y) => x - y);
+    return { ms: t[N >> 1], cpu: (d.user + d.system) / 1000 / N };
+  };
+  for (const n of [1, 2]) {
+    const { extra: _noSpin, ...spinning } = sessionOptions('cpu', n);
+    const variants: Array<[string, ort.InferenceSession.SessionOptions]> = [
+      ['spinning (onnxruntime default)', spinning],
+      ['no spinning (ours)', sessionOptions('cpu', n)],
+    ];
+    const sessions: Array<[string, ort.InferenceSession, number]> = [];
+    for (const [label, opts] of variants) {
+      const before = threadCount();
+      const s = await ort.InferenceSession.create(model, opts);
+      sessions.push([label, s, threadCount() - before]);
+    }
+    const times = sessions.map(() => [] as Timing[]);
+    for (let round = 0; round < 3; round++) for (const [k, [, s]] of sessions.entries()) times[k].push(await paced(s));
+    const med = (v: Timing[], key: keyof Timing) => [...v].map((x) => x[key]).sort((x, y) => x - y)[1];
+    for (const [k, [label, s, added]] of sessions.entries()) {
+      console.log(`| ${n} | ${label} | ${added} | ${fmt(med(times[k], 'ms'))} | ${fmt(med(times[k], 'cpu'))} |`);
+      await s.release();
+    }
+  }
+}
+
 export default {
   name: 'graph',
   async run(): Promise<void> {
@@ -124,41 +255,43 @@ export default {
       const cache = new SessionCache<CompiledGraph>(64);
       const compile = (p: ResolvedPrompt, fuse = true) => compileGraph(p, { width: W, height: H, workspace: ws, config, cache, fuse });
 
-      const cases: Array<[string, ResolvedPrompt, number]> = [
-        ['LoadTensor -> SaveTensor (conversions only)', single('pass', 'ImageInvert', {}), 200],
-        ['ImageInvert', single('inv', 'ImageInvert', {}), 200],
+      // The pass-through: a 0x0 ImageScale gives the image back; on the float path that is the
+      // conversions alone (the baseline of the ratios), in the byte domain nothing at all.
+      const pass = single('pass', 'ImageScale', { upscale_method: 'bilinear', width: 0, height: 0, crop: 'disabled' });
+      const cases: Array<[string, ResolvedPrompt, number, boolean?]> = [
+        ['LoadTensor -> SaveTensor, float path (conversions only)', pass, 200, false],
+        ['LoadTensor -> SaveTensor (byte domain: no session)', pass, 200],
+        ['ImageInvert (byte domain: BitwiseNot)', single('inv', 'ImageInvert', {}), 200],
         ['ImageBlur r=1 s=1', single('blur1', 'ImageBlur', { blur_radius: 1, sigma: 1 }), 200],
         ['ImageBlur r=8 s=3', single('blur8', 'ImageBlur', { blur_radius: 8, sigma: 3 }), 100],
         ['ImageBlur r=31 s=10', single('blur31', 'ImageBlur', { blur_radius: 31, sigma: 10 }), 40],
         ['ImageSharpen r=1 s=1 a=1', single('sh', 'ImageSharpen', { sharpen_radius: 1, sigma: 1, alpha: 1 }), 200],
         ['ImageBlend soft_light (image, image)', single('bl', 'ImageBlend', { blend_factor: 0.5, blend_mode: 'soft_light' }, ['image1', 'image2']), 200],
-        ['ImageScale nearest-exact 384x384', single('s-n', 'ImageScale', { upscale_method: 'nearest-exact', width: 384, height: 384, crop: 'disabled' }), 200],
+        ['ImageScale nearest-exact 384x384 (byte domain: Gather)', single('s-n', 'ImageScale', { upscale_method: 'nearest-exact', width: 384, height: 384, crop: 'disabled' }), 200],
         ['ImageScale bilinear 384x384', single('s-l', 'ImageScale', { upscale_method: 'bilinear', width: 384, height: 384, crop: 'disabled' }), 200],
         ['ImageScale area 384x384', single('s-a', 'ImageScale', { upscale_method: 'area', width: 384, height: 384, crop: 'disabled' }), 200],
         ['ImageScale bicubic 384x384', single('s-c', 'ImageScale', { upscale_method: 'bicubic', width: 384, height: 384, crop: 'disabled' }), 200],
         ['ImageScale lanczos 384x384', single('s-z', 'ImageScale', { upscale_method: 'lanczos', width: 384, height: 384, crop: 'disabled' }), 60],
         ['ImageScaleBy bicubic x2 (1024x1024 out)', single('sb2', 'ImageScaleBy', { upscale_method: 'bicubic', scale_by: 2 }), 60],
-        ['ImageQuantize 16 none (host step)', single('q-n', 'ImageQuantize', { colors: 16, dither: 'none' }), 30],
-        ['ImageQuantize 16 bayer-4 (host step)', single('q-b', 'ImageQuantize', { colors: 16, dither: 'bayer-4' }), 30],
-        ['ImageQuantize 16 floyd-steinberg (host step)', single('q-f', 'ImageQuantize', { colors: 16, dither: 'floyd-steinberg' }), 30],
+        ['ImageQuantize 16 none (host step on bytes)', single('q-n', 'ImageQuantize', { colors: 16, dither: 'none' }), 30],
+        ['ImageQuantize 16 bayer-4 (host step on bytes)', single('q-b', 'ImageQuantize', { colors: 16, dither: 'bayer-4' }), 30],
+        ['ImageQuantize 16 floyd-steinberg (host step on bytes)', single('q-f', 'ImageQuantize', { colors: 16, dither: 'floyd-steinberg' }), 30],
       ];
       if (existsSync(join(models, 'ppocr_v4_det.onnx'))) {
         cases.push(['TextRedact blur (host step: 3 sessions incl. PP-OCRv4 det)', single('tr', 'TextRedact', { threshold: 0.3, padding: 8, mode: 'blur', blur_radius: 8 }), 30]);
       }
-      // the pass-through baseline: a 0x0 ImageScale compiles to conversions only
-      cases[0][1] = single('pass', 'ImageScale', { upscale_method: 'bilinear', width: 0, height: 0, crop: 'disabled' });
       const rows: string[] = [];
       let base = 0;
-      for (const [label, p, frames] of cases) {
-        const g = await compile(p);
-        const ms = await median((f) => g.run(f), frames);
-        if (!base) base = ms;
-        rows.push(`| ${label} | ${g.stageCount} | ${frames} | ${fmt(ms)} | ${(ms / base).toFixed(2)} |`);
+      for (const [label, p, frames, bytes] of cases) {
+        const g = await compileGraph(p, { width: W, height: H, workspace: ws, config, cache, bytes });
+        const t = await timed((f) => g.run(f), frames);
+        if (!base) base = t.ms;
+        rows.push(`| ${label} | ${g.stageCount} | ${frames} | ${fmt(t.ms)} | ${fmt(t.cpu)} | ${(t.ms / base).toFixed(2)} |`);
         await g.dispose();
       }
-      console.log('Per node, 512x512 RGB in, one intra-op thread (medians):\n');
-      console.log('| node | stages | frames | ms/frame | vs conversions only |');
-      console.log('|---|---|---|---|---|');
+      console.log('Per node, 512x512 RGB in, one intra-op thread (medians; compiled as for streams, byte domain on):\n');
+      console.log('| node | stages | frames | ms/frame | CPU ms/frame | vs float conversions only |');
+      console.log('|---|---|---|---|---|---|');
       for (const r of rows) console.log(r);
 
       const fused = await compile(chain);
@@ -190,6 +323,9 @@ export default {
       await fused.dispose();
       await unfused.dispose();
       await hand.release();
+
+      await byteDomain(ws, config, cache);
+      await threadOptions();
       await cache.clear();
     } finally {
       rmSync(ws, { recursive: true, force: true });
