@@ -16,7 +16,7 @@ import ort from 'onnxruntime-node';
 import { loadConfig } from '../src/config.ts';
 import { compileGraph, type CompiledGraph } from '../src/inference/compile.ts';
 import { SessionCache, sessionOptions } from '../src/inference/sessions.ts';
-import { InferenceThread } from '../src/inference/worker/inference-thread.ts';
+import { InferenceThread } from '../src/inference/threads/inference-thread.ts';
 import { rootLogger } from '../src/log.ts';
 import type { ResolvedPrompt } from '../src/inference/types.ts';
 // The same single-node prompt the node tests build: the bench measures what the tests check.
