@@ -13,6 +13,8 @@ import { Reply, type ProcCommand } from '../transport/worker-protocol.ts';
 import { AbortedError, RuntimeError, WorkerGoneError, WorkerReplyError } from './errors.ts';
 
 export const WORKER_ENTRY = fileURLToPath(new URL('../runner/main.ts', import.meta.url));
+/** tsx resolved from this package, not from the working directory (a node started elsewhere still forks). */
+const TSX_LOADER = import.meta.resolve('tsx');
 
 export interface ExitInfo {
   code: number | null;
@@ -185,7 +187,7 @@ export class WorkerProcesses {
     if (config.bus.natsUrl) env.SF_NATS_URL = config.bus.natsUrl;
     else delete env.SF_NATS_URL;
     const child = fork(this.opts.entry ?? WORKER_ENTRY, [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', TSX_LOADER],
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

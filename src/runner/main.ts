@@ -1,4 +1,4 @@
-// The worker process entry: `fork('src/runner/main.ts', { execArgv: ['--import', 'tsx'], env })`.
+// The worker process entry: `fork('src/runner/main.ts', { execArgv: ['--import', <tsx resolved from this package>], env })`.
 // Env: SF_PROC_ID, SF_NODE_ID, SF_CONFIG (JSON Config), SF_NATS_URL (absent: the parent's bus over
 // IPC). Joins the bus, answers ProcCommands on sf.proc.<procId>.cmd, and exits 0 on `shutdown`,
 // SIGTERM/SIGINT, or when the parent (IPC channel) or the bus goes away, so no worker is orphaned.
