@@ -7,7 +7,7 @@ import { defaultConfig } from '../src/config.ts';
 import { rootLogger } from '../src/log.ts';
 import { InferenceWorker } from '../src/inference/threads/inference-worker.ts';
 import { InferenceThread } from '../src/inference/threads/inference-thread.ts';
-import { InferenceError } from '../src/inference/threads/errors.ts';
+import { WorkerError } from '../src/transport/worker-protocol.ts';
 import { validatePrompt } from '../src/inference/validate.ts';
 import type { ResolvedPrompt } from '../src/inference/types.ts';
 import type { PromptEntry } from '../src/transport/worker-protocol.ts';
@@ -42,7 +42,7 @@ async function code(p: Promise<unknown>): Promise<string | undefined> {
     await p;
     return undefined;
   } catch (err) {
-    return err instanceof InferenceError ? err.code : `untyped: ${String(err)}`;
+    return err instanceof WorkerError ? err.code : `untyped: ${String(err)}`;
   }
 }
 

@@ -7,7 +7,9 @@ import { CodecParameters, Packet, Rational } from 'node-av';
 import { AV_CHANNEL_ORDER_UNSPEC, AV_CODEC_ID_AAC, AV_CODEC_ID_MP2, AV_CODEC_ID_MP3, AVMEDIA_TYPE_AUDIO, AV_PKT_FLAG_KEY, type AVCodecID } from 'node-av/constants';
 import type { AudioPacket, AudioTrack } from './decode.ts';
 import { STREAM_TYPE, type TsUnit } from './ts-demux.ts';
-import { TS_TIME_BASE } from './video-decoder.ts';
+import { TS_TIME_BASE } from './frame.ts';
+
+const PACKET_TIME_BASE = new Rational(TS_TIME_BASE.num, TS_TIME_BASE.den);
 
 const AAC_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 const MPA_RATES = [
@@ -65,8 +67,6 @@ function trackFor(streamType: number, h: Header | null): AudioTrack {
 export class AudioPassthrough {
   private trackNow: AudioTrack;
   private described = false;
-  /** Units dropped because they do not start with a frame header of their codec. */
-  dropped = 0;
 
   constructor(private readonly streamType: number) {
     this.trackNow = trackFor(streamType, null);
@@ -84,10 +84,7 @@ export class AudioPassthrough {
   /** One owned packet (the encoder frees it), or null when the unit cannot be copied. */
   packet(unit: TsUnit, pts: bigint): AudioPacket | null {
     const h = readHeader(this.streamType, unit.data);
-    if (!h) {
-      this.dropped++;
-      return null;
-    }
+    if (!h) return null;
     if (!this.described) {
       this.described = true;
       // Later output segments get the real parameters; ones already open keep theirs (same bytes).
@@ -99,7 +96,7 @@ export class AudioPassthrough {
     p.pts = pts;
     p.dts = pts;
     p.flags = AV_PKT_FLAG_KEY;
-    p.timeBase = new Rational(TS_TIME_BASE.num, TS_TIME_BASE.den);
+    p.timeBase = PACKET_TIME_BASE;
     return { track: this.trackNow, packet: p, pts, timeBase: TS_TIME_BASE };
   }
 }

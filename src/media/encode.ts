@@ -9,7 +9,7 @@ import { defaultConfig, type MediaConfig } from '../config.ts';
 import type { AudioPacket, AudioTrack } from './decode.ts';
 import { asMediaError, MediaError } from './errors.ts';
 import { applyFfmpegLogLevel } from './ffmpeg-log.ts';
-import type { TimeBase, VideoFrame } from './frame.ts';
+import { TS_TIME_BASE, type TimeBase, type VideoFrame } from './frame.ts';
 import { TsMuxer } from './ts-muxer.ts';
 
 /** Where an output segment's bytes go as they are muxed (a trickle segment writer in a worker). */
@@ -30,8 +30,6 @@ export interface EncodeOptions {
   converter?: YuvConverter;
 }
 
-/** The encoder's clock: 90 kHz, as MPEG-TS carries it, so irregular pts are never rounded. */
-export const ENCODER_TIME_BASE: TimeBase = { num: 1, den: 90_000 };
 
 function rescale(pts: bigint, from: TimeBase, to: TimeBase): bigint {
   if (from.num === to.num && from.den === to.den) return pts;
@@ -166,8 +164,9 @@ export class SegmentEncoder {
 
   /** The muxer's streams are known once the encoder has opened (on its first frame). */
   private startMuxer(): void {
+    if (!this.muxer || this.muxer.isStarted) return;
     const ctx = this.encoder?.getCodecContext();
-    if (!this.muxer || this.muxer.isStarted || !ctx) return;
+    if (!ctx) return;
     this.muxer.addVideo(ctx);
     if (this.audioTrack) this.muxer.addAudio(this.audioTrack);
     this.muxer.start();
@@ -178,12 +177,13 @@ export class SegmentEncoder {
     if (this.done) throw new MediaError('MEDIA_ENCODE_FAILED', 'segment already ended');
     try {
       if (!this.encoder) await this.open();
-      const pts = rescale(frame.pts, frame.timeBase, ENCODER_TIME_BASE);
+      // The encoder's clock is 90 kHz, as MPEG-TS carries it, so irregular pts are never rounded.
+      const pts = rescale(frame.pts, frame.timeBase, TS_TIME_BASE);
       if (this.lastPts !== null && pts <= this.lastPts) {
         throw new MediaError('MEDIA_ENCODE_FAILED', `pts ${pts} does not increase (last ${this.lastPts})`);
       }
       this.lastPts = pts;
-      const yuv = this.converter.convert(frame, pts, ENCODER_TIME_BASE);
+      const yuv = this.converter.convert(frame, pts, TS_TIME_BASE);
       try {
         await this.encoder!.encode(yuv);
       } finally {
@@ -230,7 +230,7 @@ export class SegmentEncoder {
       const pkt = this.encoder!.receiveSync() as Packet | null | undefined;
       if (!pkt) return;
       try {
-        if (!this.muxer!.write(pkt, 'video', ENCODER_TIME_BASE)) throw new MediaError('MEDIA_ENCODE_FAILED', `encoder packet dts ${pkt.dts} does not increase`);
+        if (!this.muxer!.write(pkt, 'video', TS_TIME_BASE)) throw new MediaError('MEDIA_ENCODE_FAILED', `encoder packet dts ${pkt.dts} does not increase`);
       } finally {
         pkt.free();
       }

@@ -6,6 +6,10 @@ export interface TimeBase {
   den: number;
 }
 
+/** MPEG-TS timestamps count a 90 kHz clock: the media path's one time base, in and out. */
+export const TS_CLOCK_HZ = 90_000;
+export const TS_TIME_BASE: TimeBase = { num: 1, den: TS_CLOCK_HZ };
+
 export interface VideoFrame {
   /** RGB24, row-major HWC, no padding: width * height * 3 bytes. */
   data: Uint8Array;

@@ -14,7 +14,7 @@ export {
   type DecodeStats,
   type InputInfo,
 } from './decode.ts';
-export { SegmentEncoder, YuvConverter, ENCODER_TIME_BASE, type EncodeOptions, type SegmentResult, type SegmentSink } from './encode.ts';
+export { SegmentEncoder, YuvConverter, type EncodeOptions, type SegmentResult, type SegmentSink } from './encode.ts';
 export { encodeSegment } from './encode-segment.ts';
 export { transcodeSegment, identityTransform, type FrameTransform, type TranscodeOptions, type TranscodeResult } from './transcode.ts';
 export { segmentFile, type TsSegment, type SegmentFileOptions } from './segmenter.ts';

@@ -12,8 +12,6 @@
 
 export const TS_PACKET_SIZE = 188;
 const SYNC = 0x47;
-/** MPEG-TS timestamps are 33-bit counts of a 90 kHz clock. */
-export const TS_CLOCK_HZ = 90_000;
 
 /** The elementary streams of the input as the PMT lists them. */
 export interface TsProgram {
@@ -34,8 +32,6 @@ export interface TsUnit {
   key: boolean;
   /** When the chunk holding its last byte arrived (the clock the caller passed to push()). */
   lastByteAt: number;
-  /** Bytes of the stream up to and including this unit's last TS packet. */
-  endOffset: number;
 }
 
 export type TsEvent =
@@ -289,7 +285,7 @@ export class TsDemuxer {
     let data = pes.parts.length === 1 ? pes.parts[0] : Buffer.concat(pes.parts, pes.size);
     if (pes.expected >= 0 && data.length > pes.expected) data = data.subarray(0, pes.expected);
     const key = pes.rai || (pes.kind === 'video' && isRandomAccess(pes.streamType, data));
-    out.push({ type: 'unit', unit: { kind: pes.kind, streamType: pes.streamType, data, pts: pes.pts, dts: pes.dts, key, lastByteAt: at, endOffset: this.offset } });
+    out.push({ type: 'unit', unit: { kind: pes.kind, streamType: pes.streamType, data, pts: pes.pts, dts: pes.dts, key, lastByteAt: at } });
   }
 
   private section(payload: Buffer): Buffer | null {

@@ -8,9 +8,9 @@ import { FormatContext, IOStream, Rational, type CodecContext, type Packet } fro
 import { AVFMT_FLAG_CUSTOM_IO, AV_NOPTS_VALUE } from 'node-av/constants';
 import type { AudioTrack } from './decode.ts';
 import { MediaError } from './errors.ts';
-import type { TimeBase } from './frame.ts';
+import { TS_TIME_BASE, type TimeBase } from './frame.ts';
 
-const TS_TB = new Rational(1, 90_000);
+const TS_TB = new Rational(TS_TIME_BASE.num, TS_TIME_BASE.den);
 
 export class TsMuxer {
   private readonly fc = new FormatContext();
@@ -20,6 +20,8 @@ export class TsMuxer {
   private ended = false;
   private freed = false;
   private readonly lastDts: bigint[] = [];
+  /** Each stream's time base once the header fixed it (read once, not per packet). */
+  private timeBases: TimeBase[] = [];
 
   constructor(write: (buf: Buffer) => void) {
     let ret = this.fc.allocOutputContext2(null, 'mpegts', null);
@@ -67,6 +69,7 @@ export class TsMuxer {
     const ret = this.fc.writeHeaderSync();
     if (ret < 0) throw new MediaError('MEDIA_ENCODE_FAILED', `cannot write the MPEG-TS header (${ret})`);
     this.started = true;
+    this.timeBases = this.fc.streams.map((st) => ({ num: st.timeBase.num, den: st.timeBase.den }));
   }
 
   /**
@@ -78,8 +81,8 @@ export class TsMuxer {
     const index = kind === 'video' ? this.video : this.audio;
     if (!this.started || index < 0) throw new MediaError('MEDIA_ENCODE_FAILED', `no ${kind} stream to write to`);
     pkt.streamIndex = index;
-    const st = this.fc.streams?.[index];
-    if (st) pkt.rescaleTs(timeBase, st.timeBase);
+    const to = this.timeBases[index];
+    if (to && (to.num !== timeBase.num || to.den !== timeBase.den)) pkt.rescaleTs(timeBase, to);
     if (pkt.dts === AV_NOPTS_VALUE) pkt.dts = pkt.pts;
     const last = this.lastDts[index];
     if (pkt.dts === AV_NOPTS_VALUE || (last !== undefined && pkt.dts <= last)) return false;

@@ -21,11 +21,9 @@ import {
   type AVCodecID,
 } from 'node-av/constants';
 import { MediaError } from './errors.ts';
-import type { TimeBase, VideoFrame } from './frame.ts';
+import { TS_CLOCK_HZ, TS_TIME_BASE, type VideoFrame } from './frame.ts';
 import { coverCrop } from './geometry.ts';
-import { STREAM_TYPE, TS_CLOCK_HZ, type TsUnit } from './ts-demux.ts';
-
-export const TS_TIME_BASE: TimeBase = { num: 1, den: TS_CLOCK_HZ };
+import { STREAM_TYPE, type TsUnit } from './ts-demux.ts';
 
 const VIDEO_CODECS = new Map<number, AVCodecID>([
   [STREAM_TYPE.h264, AV_CODEC_ID_H264],
@@ -38,13 +36,6 @@ const VIDEO_CODECS = new Map<number, AVCodecID>([
 /** Whether a PMT stream type is a video codec this decoder takes. */
 export function isDecodableVideo(streamType: number): boolean {
   return VIDEO_CODECS.has(streamType);
-}
-
-export interface DecodedPicture {
-  frame: VideoFrame;
-  /** The input's own picture size (before crop and scale). */
-  sourceWidth: number;
-  sourceHeight: number;
 }
 
 export interface VideoDecoderOptions {
@@ -99,7 +90,7 @@ export class VideoDecoder {
   }
 
   /** Decodes one access unit; answers the pictures it completed (usually one). */
-  decode(unit: TsUnit, size: { width: number; height: number } = this.opts): DecodedPicture[] {
+  decode(unit: TsUnit, size: { width: number; height: number } = this.opts): VideoFrame[] {
     this.pkt.data = unit.data;
     this.pkt.pts = unit.pts ?? AV_NOPTS_VALUE;
     this.pkt.dts = unit.dts ?? unit.pts ?? AV_NOPTS_VALUE;
@@ -111,13 +102,13 @@ export class VideoDecoder {
   }
 
   /** Everything the decoder still holds (at the end of the input or before a reopen). */
-  flush(size: { width: number; height: number } = this.opts): DecodedPicture[] {
+  flush(size: { width: number; height: number } = this.opts): VideoFrame[] {
     this.ctx.sendPacketSync(null);
     return this.receive(size);
   }
 
-  private receive(size: { width: number; height: number }): DecodedPicture[] {
-    const out: DecodedPicture[] = [];
+  private receive(size: { width: number; height: number }): VideoFrame[] {
+    const out: VideoFrame[] = [];
     for (;;) {
       const r = this.ctx.receiveFrameSync(this.pic);
       if (r < 0) break;
@@ -134,7 +125,7 @@ export class VideoDecoder {
         if (data.length !== width * height * 3) {
           throw new MediaError('MEDIA_DECODE_FAILED', `scaler returned ${data.length} bytes for ${width}x${height}`);
         }
-        out.push({ frame: { data, width, height, pts, timeBase: TS_TIME_BASE }, sourceWidth: this.pic.width, sourceHeight: this.pic.height });
+        out.push({ data, width, height, pts, timeBase: TS_TIME_BASE });
       } finally {
         this.pic.unref();
       }

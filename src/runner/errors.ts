@@ -1,42 +1,5 @@
-// Typed failures of the worker process. Each carries a stable `code` that travels in a Reply
-// ({ok: false, code, message}); the runtime branches on the code, never on the message text.
-
-export type WorkerErrorCode =
-  /** A command that is not a ProcCommand (bad JSON or shape). */
-  | 'bad_command'
-  /** A command names a stream this process has not opened. */
-  | 'unknown_stream'
-  /** A command names a worker the stream does not have. */
-  | 'unknown_worker'
-  /** add_worker for a worker id the stream already has. */
-  | 'worker_exists'
-  /** switch_prompt to a prompt no worker of the stream holds. */
-  | 'unknown_prompt'
-  /** open_stream with a different configuration for a stream that is already open. */
-  | 'stream_conflict'
-  /** A prompt failed validation (the message carries ComfyUI's error). */
-  | 'invalid_prompt'
-  /** A prompt validated but could not be compiled or warmed up. */
-  | 'compile_failed'
-  /** The inference thread died or could not start. */
-  | 'inference_thread_failed'
-  /** A graph run failed on a frame. */
-  | 'graph_failed'
-  /** The process is shutting down. */
-  | 'shutting_down'
-  /** Anything else (a bug): the message says what. */
-  | 'internal';
-
-export class WorkerError extends Error {
-  override readonly name = 'WorkerError';
-  constructor(
-    readonly code: WorkerErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+// Reading the codes of typed errors (WorkerError, MediaError, TrickleError, BusError ...) and their
+// causes. WorkerError itself lives with the worker protocol its codes travel in.
 
 /** The `code` of an error if it has a string one (GraphError, MediaError, TrickleError, BusError ...). */
 export function errorCode(err: unknown): string | undefined {

@@ -4,10 +4,10 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Bus } from '../transport/bus.ts';
-import { ProcCommand, type PromptEntry, type Reply } from '../transport/worker-protocol.ts';
+import { ProcCommand, WorkerError, type PromptEntry, type Reply } from '../transport/worker-protocol.ts';
 import type { ResolvedPrompt } from '../inference/types.ts';
 import { validatePrompt } from '../inference/validate.ts';
-import { errorCode, WorkerError } from './errors.ts';
+import { errorCode } from './errors.ts';
 import { ThreadPool } from '../inference/threads/inference-thread.ts';
 import { StreamPipeline } from './pipeline.ts';
 

@@ -3,7 +3,6 @@
 // arrives, stamped with that moment; nothing here decodes or waits. Segment boundaries are kept
 // (output segments follow input segments one for one), and a segment whose bytes are not TS, hold
 // no video, or were cut short is reported with that segment, without disturbing the next.
-import type { Logger } from '../log.ts';
 import { MediaError } from '../media/errors.ts';
 import { TsDemuxer, type TsProgram, type TsUnit } from '../media/ts-demux.ts';
 import type { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
@@ -19,7 +18,6 @@ export type InputEvent =
 
 export interface InputOptions {
   maxPesBytes: number;
-  log: Logger;
   /** Called for every chunk that arrives (input liveness). */
   onBytes: () => void;
 }

@@ -13,19 +13,20 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { AudioPassthrough } from '../media/audio-passthrough.ts';
 import type { AudioPacket } from '../media/decode.ts';
+import { TS_CLOCK_HZ, type VideoFrame } from '../media/frame.ts';
 import { FrameRateCap } from '../media/geometry.ts';
 import type { TsProgram, TsUnit } from '../media/ts-demux.ts';
-import { isDecodableVideo, VideoDecoder, type DecodedPicture } from '../media/video-decoder.ts';
+import { isDecodableVideo, VideoDecoder } from '../media/video-decoder.ts';
 import type { Bus } from '../transport/bus.ts';
 import type { TricklePublisher } from '../transport/trickle/publisher.ts';
 import { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
-import type { PromptEntry, StreamEvent, StreamPipelineConfig, WorkerHeartbeat } from '../transport/worker-protocol.ts';
+import { WorkerError, type PromptEntry, type StreamEvent, type StreamPipelineConfig, type WorkerHeartbeat } from '../transport/worker-protocol.ts';
 import type { ResolvedPrompt } from '../inference/types.ts';
 import { InferenceWorker } from '../inference/threads/inference-worker.ts';
 import type { ThreadPool } from '../inference/threads/inference-thread.ts';
 import { followControl } from './control-channel.ts';
 import { DegradedWatch } from './degraded.ts';
-import { errorCode, WorkerError } from './errors.ts';
+import { errorCode } from './errors.ts';
 import { readInput, type InputEvent } from './input.ts';
 import { OutputSegments, openPublisher, trickleFailure, type OutputSource } from './output.ts';
 import { StreamReporter } from './reporting.ts';
@@ -141,7 +142,7 @@ export class StreamPipeline {
     this.resuming = this.resumeAfter !== null && resumeRaw !== null;
     if (this.resuming) this.timeline.seed(resumeRaw!, this.resumeAfter!);
     this.fpsCap = new FrameRateCap(deps.config.media.maxInputFps);
-    this.lag = new LagWatch(deps.config.runner.maxBusyMs, 90);
+    this.lag = new LagWatch(deps.config.runner.maxBusyMs, TS_CLOCK_HZ / 1000);
     const actors = deps.config.actors;
     const runner = deps.config.runner;
     this.queue = new UnitQueue<Item>(
@@ -307,7 +308,7 @@ export class StreamPipeline {
     });
     let failure: Error | null = null;
     try {
-      for await (const ev of readInput(sub, { maxPesBytes: config.runner.maxUnitBytes, log: this.log, onBytes: () => this.touchInput() })) {
+      for await (const ev of readInput(sub, { maxPesBytes: config.runner.maxUnitBytes, onBytes: () => this.touchInput() })) {
         if (this.closed || this.output?.isFailed) break;
         if (ev.type === 'segment') {
           this.counters.segmentsIn++;
@@ -416,7 +417,7 @@ export class StreamPipeline {
 
   private async flushDecoder(): Promise<void> {
     if (!this.decoder || !this.seg) return;
-    for (const pic of this.decoder.flush(this.seg.size)) await this.picture(pic, performance.now());
+    for (const frame of this.decoder.flush(this.seg.size)) await this.picture(frame, performance.now());
   }
 
   private closeDecoder(): void {
@@ -437,8 +438,8 @@ export class StreamPipeline {
       this.arrivals.set(unit.pts, unit.lastByteAt);
       if (this.arrivals.size > 64) this.arrivals.delete(this.arrivals.keys().next().value as bigint);
     }
-    for (const pic of this.decoder.decode(unit, this.seg.size)) {
-      await this.picture(pic, this.arrivals.get(pic.frame.pts) ?? unit.lastByteAt);
+    for (const frame of this.decoder.decode(unit, this.seg.size)) {
+      await this.picture(frame, this.arrivals.get(frame.pts) ?? unit.lastByteAt);
     }
   }
 
@@ -462,9 +463,8 @@ export class StreamPipeline {
     await this.output.audio(seg, a);
   }
 
-  private async picture(pic: DecodedPicture, arrivedAt: number): Promise<void> {
+  private async picture(frame: VideoFrame, arrivedAt: number): Promise<void> {
     const seg = this.seg!;
-    const { frame } = pic;
     const raw = frame.pts;
     this.arrivals.delete(raw);
     this.noteFrameRate(raw);
@@ -480,7 +480,7 @@ export class StreamPipeline {
     if (t.discontinuity) this.discontinuity(t.discontinuity);
     frame.pts = t.pts;
     this.stats.frameIn();
-    if (!this.fpsCap.admit(Number(frame.pts) / 90_000)) return;
+    if (!this.fpsCap.admit(Number(frame.pts) / TS_CLOCK_HZ)) return;
     if (this.resumeAfter !== null && frame.pts <= this.resumeAfter && this.lastOutputPts === this.resumeAfter) {
       this.counters.framesSkippedForResume++;
       return;
@@ -523,7 +523,7 @@ export class StreamPipeline {
   /** The input's nominal frame rate from pts deltas (only sizes x264's keyint). */
   private noteFrameRate(raw: bigint): void {
     if (this.lastRawPts !== null && raw > this.lastRawPts) {
-      const fps = 90_000 / Number(raw - this.lastRawPts);
+      const fps = TS_CLOCK_HZ / Number(raw - this.lastRawPts);
       if (fps >= 1 && fps <= 240) this.frameRate = this.frameRate ? this.frameRate * 0.9 + fps * 0.1 : fps;
     }
     this.lastRawPts = raw;

@@ -5,8 +5,7 @@
 import type { Logger } from '../log.ts';
 import type { InferenceWorker, Prepared } from '../inference/threads/inference-worker.ts';
 import type { RunResult } from '../inference/threads/inference-thread.ts';
-import type { PromptEntry } from '../transport/worker-protocol.ts';
-import { WorkerError } from './errors.ts';
+import { WorkerError, type PromptEntry } from '../transport/worker-protocol.ts';
 
 export interface FrameSize {
   width: number;

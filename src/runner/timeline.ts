@@ -29,9 +29,8 @@
 // 2^33. A restart to near 0 within maxForwardJumpMs of the wrap point cannot be told from a wrap and
 // is taken as one (no packet is lost either way).
 import { z } from 'zod';
+import { TS_CLOCK_HZ } from '../media/frame.ts';
 
-/** The MPEG-TS system clock all pts here are in. */
-export const PTS_CLOCK_HZ = 90_000;
 /** Raw PES pts are 33-bit: they wrap every 2^33 ticks (about 26.5 h). */
 export const PTS_WRAP = 1n << 33n;
 const HALF_WRAP = PTS_WRAP / 2n;
@@ -128,7 +127,7 @@ class StreamState {
   }
 }
 
-const ticks = (ms: number): bigint => BigInt(Math.round((ms * PTS_CLOCK_HZ) / 1000));
+const ticks = (ms: number): bigint => BigInt(Math.round((ms * TS_CLOCK_HZ) / 1000));
 const mod33 = (x: bigint): bigint => ((x % PTS_WRAP) + PTS_WRAP) % PTS_WRAP;
 const epochOf = (ext: bigint): bigint => (ext >= 0n ? ext / PTS_WRAP : -((-ext + PTS_WRAP - 1n) / PTS_WRAP));
 const abs = (x: bigint): bigint => (x < 0n ? -x : x);

@@ -10,9 +10,8 @@
 //   frames decoded at the old size before a size change finish on the old graphs.
 // A retired generation is released as soon as neither keeps it.
 import type { Logger } from '../../log.ts';
-import type { PromptEntry } from '../../transport/worker-protocol.ts';
+import { WorkerError, type PromptEntry } from '../../transport/worker-protocol.ts';
 import type { ResolvedPrompt } from '../types.ts';
-import { InferenceError } from './errors.ts';
 import type { GraphRunner, RunResult } from './inference-thread.ts';
 
 interface Generation {
@@ -98,8 +97,8 @@ export class InferenceWorker {
       }
     } catch (err) {
       await this.releaseGeneration(gen);
-      if (err instanceof InferenceError && err.code !== 'graph_failed') throw err;
-      throw new InferenceError('compile_failed', `compiling prompts for ${this.workerId} failed: ${(err as Error).message}`, { cause: err });
+      if (err instanceof WorkerError && err.code !== 'graph_failed') throw err;
+      throw new WorkerError('compile_failed', `compiling prompts for ${this.workerId} failed: ${(err as Error).message}`, { cause: err });
     }
     let settled = false;
     return {
@@ -112,7 +111,7 @@ export class InferenceWorker {
         settled = true;
         if (this.disposed) {
           void this.releaseGeneration(gen);
-          throw new InferenceError('shutting_down', `worker ${this.workerId} was removed while compiling`);
+          throw new WorkerError('shutting_down', `worker ${this.workerId} was removed while compiling`);
         }
         if (this.current) this.retired.push(this.current);
         this.current = gen;
@@ -155,8 +154,8 @@ export class InferenceWorker {
   async run(promptId: string, data: Uint8Array, width: number, height: number): Promise<RunResult> {
     const gen = this.generationFor(width, height);
     if (!gen) {
-      if (!this.has(promptId)) throw new InferenceError('unknown_prompt', `worker ${this.workerId} holds no prompt ${promptId}`);
-      throw new InferenceError('graph_failed', `no graph for ${promptId} at ${width}x${height}`);
+      if (!this.has(promptId)) throw new WorkerError('unknown_prompt', `worker ${this.workerId} holds no prompt ${promptId}`);
+      throw new WorkerError('graph_failed', `no graph for ${promptId} at ${width}x${height}`);
     }
     let id = promptId;
     // Replaced by the update: the old graph is the one the stream showed at this size (or, if no
@@ -164,8 +163,8 @@ export class InferenceWorker {
     if (!gen.graphs.has(id) && gen !== this.current) id = gen.lastPromptId ?? gen.graphs.keys().next().value ?? id;
     const handle = gen.graphs.get(id);
     if (handle === undefined) {
-      if (gen === this.current) throw new InferenceError('unknown_prompt', `worker ${this.workerId} holds no prompt ${promptId}`);
-      throw new InferenceError('graph_failed', `no graph for ${promptId} at ${width}x${height}`);
+      if (gen === this.current) throw new WorkerError('unknown_prompt', `worker ${this.workerId} holds no prompt ${promptId}`);
+      throw new WorkerError('graph_failed', `no graph for ${promptId} at ${width}x${height}`);
     }
     gen.running++;
     gen.lastPromptId = id;
