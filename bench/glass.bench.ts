@@ -152,6 +152,8 @@ export default {
         results.push(await serviceCase(clip, dir, workspace, n, 'paced', `n${n}`));
         log(`service N=${n} done; load ${la()}`);
       }
+      results.push(await serviceCase(clip, dir, workspace, 1, 'paced', 'flowing', true));
+      log('input flowing before start done');
       if (BURST) {
         results.push(await serviceCase(clip, dir, workspace, 1, 'burst', 'burst'));
         log('burst done');

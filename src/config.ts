@@ -177,7 +177,7 @@ export const ActorConfigSchema = z.object({
    *  (the frames still paced or in flight got out), or after this long at most. */
   inputEndDrainMs: z.number().int().min(0).default(3_000),
   /** Worker processes kept forked, joined and idle, so a start or a crash restart skips the fork
-   *  (about 1.5 s of a process start). Off by default: each costs its memory, and forking the
+   *  (about 0.6 s of a core to load the bundled worker). Off by default: each costs its memory, and forking the
    *  replacement takes a core for that long, which on a small node makes its other streams drop
    *  frames. Worth 1-2 on nodes with cores to spare. */
   spareWorkers: z.number().int().min(0).max(16).default(0),

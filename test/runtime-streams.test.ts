@@ -86,3 +86,20 @@ describe('runtime: dedicated streams', () => {
     expect(node.runtime.processes()).toEqual([]);
   }, 120_000);
 });
+
+describe('runtime: graphs on an inference thread', () => {
+  // The worker process is a bundle (actors/worker-bundle.ts); its inference thread is the bundled
+  // graph-thread.mjs beside it, loaded without tsx. This runs a stream through that path.
+  it('inference.graphThreads: the bundled worker runs its graphs on a worker_thread, frame-exact', async () => {
+    node = await startNode({ ...FRAME_EXACT, inference: { graphThreads: true } });
+    const s = await api(node.origin, 'POST', '/stream/start', startBody(node, { id: 'threaded' }));
+    expect(s.status, JSON.stringify(s.json)).toBe(200);
+    const output = collectOutput(`${node.trickleBase}/threaded-out`, join(dir.path, 'threaded.ts'));
+    const ended = waitState(node, 'threaded', 'terminated');
+    await publishClip(`${node.trickleBase}/threaded-in`, clip, { close: true });
+    const st = await ended;
+    expect(st.end_reason).toBe('input_ended');
+    expect(st.worker_status.restart_count).toBe(0);
+    checkFrameExact(await probeFramePts((await output).path));
+  }, 120_000);
+});

@@ -3,16 +3,15 @@
 // A process is keyed by what it serves (`stream:<id>` or `shared:<node>`); concurrent `ensure`
 // calls for one key share one fork, so the prompt workers of a stream land in one process.
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { BusError, type Bus } from '../transport/bus.ts';
+import { BusError, type Bus, type BusSubscription } from '../transport/bus.ts';
 import { bridgeChild, type ChildBridge } from '../transport/local/bridge-parent.ts';
 import { subjects } from '../transport/subjects.ts';
+import { workerBundle } from './worker-bundle.ts';
 import { Reply, type ProcCommand } from '../transport/worker-protocol.ts';
 import { AbortedError, RuntimeError, WorkerGoneError, WorkerReplyError } from './errors.ts';
 
-export const WORKER_ENTRY = fileURLToPath(new URL('../runner/main.ts', import.meta.url));
 /** tsx resolved from this package, not from the working directory (a node started elsewhere still forks). */
 const TSX_LOADER = import.meta.resolve('tsx');
 
@@ -63,7 +62,7 @@ export interface ProcessesOptions {
   config: Readonly<Config>;
   bus: Bus;
   logger: Logger;
-  /** The worker entry to fork (default: src/runner/main.ts). */
+  /** A TypeScript worker entry to fork through tsx (default: src/runner/main.ts, bundled; see worker-bundle.ts). */
   entry?: string;
 }
 
@@ -81,7 +80,11 @@ export class WorkerProcesses {
   private incarnation = 0;
   private closing = false;
 
-  constructor(private readonly opts: ProcessesOptions) {}
+  constructor(private readonly opts: ProcessesOptions) {
+    // Built (or found in the cache) now, so the first start does not wait for it; a failure
+    // surfaces at that start.
+    if (!opts.entry) workerBundle().catch(() => undefined);
+  }
 
   /** Every live process serving something; with `spares`, the idle pool too. */
   list(opts: { spares?: boolean } = {}): ProcHandle[] {
@@ -186,8 +189,11 @@ export class WorkerProcesses {
     };
     if (config.bus.natsUrl) env.SF_NATS_URL = config.bus.natsUrl;
     else delete env.SF_NATS_URL;
-    const child = fork(this.opts.entry ?? WORKER_ENTRY, [], {
-      execArgv: ['--import', TSX_LOADER],
+    const entry = this.opts.entry ?? (await workerBundle());
+    // Subscribed before the fork, so the process's one `ready` cannot be missed.
+    const ready = bus.subscribe(subjects.procReady(procId));
+    const child = fork(entry, [], {
+      execArgv: this.opts.entry ? ['--import', TSX_LOADER] : [],
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -209,21 +215,29 @@ export class WorkerProcesses {
     });
     if (bus.kind !== 'nats') h.bridge = bridgeChild(bus, child, { logger });
     try {
-      await this.waitJoined(h);
+      await this.waitJoined(h, ready);
     } catch (err) {
       await this.kill(h);
       throw err;
+    } finally {
+      ready.unsubscribe();
     }
     h.joined = true;
     log.info('worker process joined the bus');
     return h;
   }
 
-  /** Pings the new process until it answers (it subscribes once its bus is up). */
-  private async waitJoined(h: ProcHandle): Promise<void> {
+  /** Until the process announces `ready` or answers a ping (pinged in case the announcement is lost). */
+  private async waitJoined(h: ProcHandle, ready: BusSubscription): Promise<void> {
     const { actors } = this.opts.config;
     const deadline = Date.now() + actors.workerStartTimeoutMs;
+    let announced = false;
+    const announcement = (async () => {
+      for await (const _ of ready) return (announced = true);
+      return false;
+    })();
     for (;;) {
+      if (announced) return;
       if (!h.alive()) throw new WorkerGoneError(h.procId, `exited before joining the bus (${describeExit(h.exitInfo)})`);
       try {
         await this.request(h, { type: 'ping' }, Math.max(1, Math.min(this.opts.config.bus.requestTimeoutMs, deadline - Date.now())));
@@ -235,7 +249,7 @@ export class WorkerProcesses {
       if (Date.now() >= deadline) {
         throw new RuntimeError('WORKER_JOIN_TIMEOUT', `worker process ${h.procId} did not join the bus in ${actors.workerStartTimeoutMs} ms`);
       }
-      await Promise.race([sleep(actors.workerPingIntervalMs), h.exited]);
+      await Promise.race([sleep(actors.workerPingIntervalMs), h.exited, announcement]);
     }
   }
 

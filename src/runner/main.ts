@@ -1,4 +1,4 @@
-// The worker process entry: `fork('src/runner/main.ts', { execArgv: ['--import', <tsx resolved from this package>], env })`.
+// The worker process entry, forked as the bundle actors/worker-bundle.ts builds of it (or through tsx for a test's own entry).
 // Env: SF_PROC_ID, SF_NODE_ID, SF_CONFIG (JSON Config), SF_NATS_URL (absent: the parent's bus over
 // IPC). Joins the bus, answers ProcCommands on sf.proc.<procId>.cmd, and exits 0 on `shutdown`,
 // SIGTERM/SIGINT, or when the parent (IPC channel) or the bus goes away, so no worker is orphaned.
@@ -6,7 +6,6 @@ import '../polyfill.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { mediaSelfTest } from '../media/selftest.ts';
 import type { Bus } from '../transport/bus.ts';
-import { createBus } from '../transport/create-bus.ts';
 import { connectParentBus } from '../transport/local/bridge-child.ts';
 import { subjects } from '../transport/subjects.ts';
 import type { Reply } from '../transport/worker-protocol.ts';
@@ -14,7 +13,12 @@ import { parseWorkerEnv, type WorkerEnv } from './env.ts';
 import { WorkerHost } from './host.ts';
 
 async function connect(env: WorkerEnv, log: Logger): Promise<Bus> {
-  if (env.natsUrl) return createBus({ ...env.config.bus, natsUrl: env.natsUrl }, { name: env.procId, logger: log });
+  if (env.natsUrl) {
+    // Loaded only when used: a worker on the embedded bus never loads the NATS client.
+    const { connectNatsBus } = await import('../transport/nats/nats-bus.ts');
+    const { natsUrl: _url, ...rest } = env.config.bus;
+    return connectNatsBus(env.natsUrl, { ...rest, name: env.procId, logger: log });
+  }
   return connectParentBus({ requestTimeoutMs: env.config.bus.requestTimeoutMs, maxPendingMessages: env.config.bus.maxPendingMessages, logger: log });
 }
 
@@ -35,9 +39,10 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (err) => fatal('unhandled rejection', err));
 
   // Fails loudly when the Promise.withResolvers polyfill (or the codec build) is missing.
+  const loadedMs = performance.now();
+  let selfTestMs = 0;
   try {
-    const r = await mediaSelfTest(env.config.media);
-    log.debug({ ms: Math.round(r.ms) }, 'media self-test passed');
+    selfTestMs = (await mediaSelfTest(env.config.media)).ms;
   } catch (err) {
     fatal('media self-test failed', err);
   }
@@ -71,7 +76,10 @@ async function main(): Promise<void> {
 
   const inbox = bus.subscribe(subjects.procCmd(env.procId));
   await bus.flush();
-  log.info({ pid: process.pid, bus: bus.kind }, 'worker process ready');
+  bus.publish(subjects.procReady(env.procId));
+  // Times since the process started: module loading, then the codec self-test, then joining the bus.
+  const ms = (n: number) => Math.round(n);
+  log.info({ pid: process.pid, bus: bus.kind, loadedMs: ms(loadedMs), selfTestMs: ms(selfTestMs), readyMs: ms(performance.now()) }, 'worker process ready');
 
   for await (const m of inbox) {
     let raw: unknown;

@@ -37,6 +37,8 @@ export const subjects = {
     `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.${subjectToken('worker', worker)}.hb`,
   /** A worker process's inbox (request/reply, ProcCommand -> Reply). */
   procCmd: (procId: string) => `${ROOT}.proc.${subjectToken('proc id', procId)}.cmd`,
+  /** Published once by a worker process when its inbox is subscribed (the parent stops pinging). */
+  procReady: (procId: string) => `${ROOT}.proc.${subjectToken('proc id', procId)}.ready`,
   /** A node's inbox (placement, claims, shutdown). */
   nodeCmd: (nodeId: string) => `${ROOT}.node.${subjectToken('node id', nodeId)}.cmd`,
   /** XState inspection events of one node. */

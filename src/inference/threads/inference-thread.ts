@@ -32,8 +32,15 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** Source of the bootstrap: registers tsx in the new thread, then loads the TypeScript entry. */
-function bootstrap(entry: string, loader: string): string {
+/**
+ * Source of the thread's bootstrap. From the sources it registers tsx in the new thread, then loads
+ * graph-thread.ts; inside the worker bundle (actors/worker-bundle.ts) this module is part of
+ * main.mjs and the thread's entry is the bundled graph-thread.mjs beside it.
+ */
+function bootstrap(): string {
+  if (!import.meta.url.endsWith('.ts')) return `import(${JSON.stringify(new URL('./graph-thread.mjs', import.meta.url).href)})`;
+  const entry = new URL('./graph-thread.ts', import.meta.url).href;
+  const loader = import.meta.resolve('tsx/esm/api');
   return `import(${JSON.stringify(loader)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
 }
 
@@ -108,9 +115,7 @@ export class InferenceThread implements GraphRunner {
     init: Omit<ThreadInit, 'name'>,
     private readonly log: Logger,
   ) {
-    const entry = new URL('./graph-thread.ts', import.meta.url).href;
-    const loader = import.meta.resolve('tsx/esm/api');
-    this.worker = new Worker(bootstrap(entry, loader), { eval: true, workerData: { ...init, name } satisfies ThreadInit, name: `inference:${name}` });
+    this.worker = new Worker(bootstrap(), { eval: true, workerData: { ...init, name } satisfies ThreadInit, name: `inference:${name}` });
     let ready!: () => void;
     let notReady!: (e: Error) => void;
     this.readyP = new Promise<void>((res, rej) => {
