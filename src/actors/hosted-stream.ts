@@ -27,6 +27,7 @@ import { spawnWorkerLogic } from './spawn-worker.ts';
 import { toStreamStatus } from './status.ts';
 import { stopWorkerLogic } from './stop-worker.ts';
 import type { ActorSummary, StartStreamRequest, StreamStatus, UpdatePromptsRequest, UpdatePromptsResult, WorkspaceInfo } from './types.ts';
+import { closeStreamChannels, openStreamChannels } from './stream-channels.ts';
 import { warmupWorkerLogic } from './warmup-worker.ts';
 import { watchWorkerLogic } from './watch-worker.ts';
 
@@ -84,6 +85,10 @@ export class HostedStream {
   private lastWorkerStates = new Map<string, { state: string; restarts: number }>();
   private ended: Promise<void>;
   private resolveEnded!: () => void;
+  /** The stream's output (and events) channels exist: settles soon after start(), never rejects. */
+  channelsOpened: Promise<void> = Promise.resolve();
+  /** Set when the stream ends; settles once its channels are closed (bounded by the header timeout). */
+  private channelsClosed: Promise<void> | undefined;
 
   constructor(private readonly o: HostedStreamOptions) {
     this.id = o.req.id;
@@ -115,6 +120,7 @@ export class HostedStream {
   /** Subscribes the stream's subjects, then starts the actor (so no early event is missed). */
   start(): void {
     const { bus } = this.deps;
+    this.channelsOpened = openStreamChannels(this.o.req, this.deps.config.trickle, this.log);
     const cmd = bus.subscribe(subjects.streamCmd(this.id));
     const evt = bus.subscribe(subjects.streamEvt(this.id));
     const hb = bus.subscribe(subjectPatterns.workerHeartbeats(this.id));
@@ -215,6 +221,8 @@ export class HostedStream {
     this.endedAt = Date.now();
     // Events and heartbeats are over; the inbox stays so clients can read why it ended.
     for (const sub of this.subs.slice(1)) sub.unsubscribe();
+    // Every end closes the output and events channels, whether or not a worker was left to do it.
+    this.channelsClosed = this.channelsOpened.then(() => closeStreamChannels(this.o.req, this.deps.config.trickle, this.log));
     this.resolveEnded();
     this.o.onEnded(this);
   }
@@ -400,6 +408,8 @@ export class HostedStream {
   async stop(): Promise<void> {
     if (!this.isEnded()) this.actor.send({ type: 'STOP' });
     await Promise.race([this.ended, sleep(this.deps.config.actors.stopTimeoutMs)]);
+    // A stop answers once downstream readers have been told the output is over.
+    await this.channelsClosed;
   }
 
   /** Resolves once the stream runs; START_TIMEOUT (with the state reached) otherwise. */

@@ -208,6 +208,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     logger.info({ streamId: req.id, architecture: req.architecture }, 'stream starting');
     try {
       await stream.waitRunning(config.actors.startTimeoutMs);
+      // Start answers once a subscriber can open the output channel (bounded by the header timeout).
+      await stream.channelsOpened;
       // The spare pool fills once the node is in use (an idle node forks nothing), after this start
       // so as not to slow it: from then on a start or a crash restart skips the fork.
       procs.replenish();

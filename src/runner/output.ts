@@ -10,20 +10,17 @@ import { SegmentEncoder, YuvConverter, type SegmentSink } from '../media/encode.
 import type { VideoFrame } from '../media/frame.ts';
 import { TricklePublisher, type SegmentWriter } from '../transport/trickle/publisher.ts';
 import { TrickleError } from '../transport/trickle/errors.ts';
+import { simpleRequest } from '../transport/trickle/http-client.ts';
 import { H_LATEST, joinUrl } from '../transport/trickle/protocol.ts';
 import { errorCode, findCause } from './errors.ts';
 
 /** The channel's next seq as the server reports it; 0 when the channel does not exist yet. */
 export async function channelNextSeq(url: string, config: TrickleConfig): Promise<number> {
-  try {
-    const res = await fetch(joinUrl(url, 'next'), { signal: AbortSignal.timeout(config.headerTimeoutMs) });
-    const body = await res.text();
-    if (res.status !== 200) return 0;
-    const n = Number(res.headers.get(H_LATEST) ?? body.trim());
-    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
-  } catch {
-    return 0;
-  }
+  const r = await simpleRequest(joinUrl(url, 'next'), 'GET', { headerTimeoutMs: config.headerTimeoutMs });
+  if ('error' in r || r.status !== 200) return 0;
+  const latest = r.headers[H_LATEST.toLowerCase()];
+  const n = Number(typeof latest === 'string' ? latest : r.body.trim());
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
 
 /** Opens a publisher on `url` continuing its sequence. */

@@ -101,3 +101,32 @@ export function headerInt(res: IncomingMessage, name: string): number | null {
   if (s === undefined || !/^-?\d+$/.test(s.trim())) return null;
   return Number(s.trim());
 }
+
+export interface SimpleAnswer {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/**
+ * One small request on its own connection: `{ status, headers, body }` or `{ error }`, never a
+ * rejection. Like every request of the trickle clients it goes through node:http, which never
+ * follows a redirect: a 3xx is an answer like any other, so no request reaches a host that the
+ * allow-list did not pass.
+ */
+export async function simpleRequest(
+  url: string,
+  method: string,
+  o: { headerTimeoutMs: number; headers?: OutgoingHttpHeaders },
+): Promise<SimpleAnswer | { error: Error }> {
+  const t = transportFor(url);
+  try {
+    const ex = exchange(t, url, method, { ...(method === 'GET' ? {} : { 'content-length': '0' }), ...o.headers }, new AbortController().signal, o.headerTimeoutMs, true);
+    ex.req.end();
+    const out = await ex.outcome;
+    if ('error' in out) return out;
+    return { status: out.res.statusCode ?? 0, headers: out.res.headers, body: await readText(out.res) };
+  } finally {
+    t.agent.destroy();
+  }
+}

@@ -27,7 +27,14 @@ export function parseSeq(s: string): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-/** Joins a channel URL and a path part without doubling slashes. */
+/**
+ * A channel URL with one more path part (`/next`, a seq), built with the URL API: the channel's
+ * query string (a gateway's token, say) is kept on every request, a fragment is dropped, and a
+ * trailing slash is not doubled.
+ */
 export function joinUrl(base: string, part: string | number): string {
-  return `${base.replace(/\/+$/, '')}/${part}`;
+  const u = new URL(base);
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}/${encodeURIComponent(String(part))}`;
+  u.hash = '';
+  return u.href;
 }
