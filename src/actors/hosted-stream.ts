@@ -4,7 +4,7 @@
 // (subjects.streamCmd). Every failure stays inside this stream: the actor's errors are caught here.
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
-import { SfError } from '../errors.ts';
+import { SfError, isSfError } from '../errors.ts';
 import { promptsOf, validateStreamPrompts } from '../http/prompts.ts';
 import {
   streamMachine,
@@ -21,7 +21,7 @@ import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type StreamPipelineC
 import { applyPromptsLogic } from './apply-prompts.ts';
 import { attachSharedWorkerLogic } from './attach-shared-worker.ts';
 import { errorReply, okReply, StreamCommand } from './commands.ts';
-import { streamProcKey, type EffectDeps } from './deps.ts';
+import { sharedProcKey, streamProcKey, type EffectDeps } from './deps.ts';
 import type { Inspection } from './inspection.ts';
 import { spawnWorkerLogic } from './spawn-worker.ts';
 import { toStreamStatus } from './status.ts';
@@ -351,11 +351,24 @@ export class HostedStream {
       const width = typeof params.width === 'number' ? params.width : undefined;
       const height = typeof params.height === 'number' ? params.height : undefined;
       void this.updatePrompts({ prompts, parameters: { ...(width ? { width } : {}), ...(height ? { height } : {}) } }).catch((err: unknown) =>
-        this.log.warn({ err }, 'control prompt update failed'),
+        this.reportToGateway('control_prompt_rejected', err),
       );
     } catch (err) {
-      this.log.warn({ err }, 'control message with an invalid prompt ignored');
+      this.reportToGateway('control_prompt_invalid', err);
     }
+  }
+
+  /** A control message that cannot apply: an error event on the stream's `-events` channel, by its process. */
+  private reportToGateway(errorType: string, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const details = isSfError(err) ? { code: err.code, ...err.details } : {};
+    this.log.warn({ err, errorType }, 'control message not applied');
+    const c = this.snapshot().context;
+    const h = this.deps.procs.get(c.architecture === 'shared' ? sharedProcKey(this.deps.config.nodeId) : streamProcKey(this.id));
+    if (!h) return;
+    this.deps.procs
+      .request(h, { type: 'report_error', streamId: this.id, errorType, message, details }, this.deps.config.bus.requestTimeoutMs)
+      .catch((e: unknown) => this.log.warn({ err: e }, 'error event not delivered to the process'));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -381,14 +394,23 @@ export class HostedStream {
       case 'status':
         return { status: this.status() };
       case 'stop':
+        // Stopping a stream that has already ended is stopping nothing (the API answers 404).
+        if (this.isEnded()) throw new SfError('STREAM_NOT_FOUND', `Stream ${this.id} has ended`);
         await this.stop();
         return {};
       case 'update_prompts':
         return { ...(await this.updatePrompts({ prompts: cmd.prompts, ...(cmd.parameters ? { parameters: cmd.parameters } : {}) })) };
-      case 'restart_worker':
+      case 'restart_worker': {
         this.mustBeActive();
+        // Answers once the new process runs, bounded like a start (START_TIMEOUT with the state).
+        const old = new Set(this.activeWorkers().map((w) => w.pid));
         this.actor.send({ type: 'RESTART_WORKER' });
+        await this.waitRunning(this.deps.config.actors.startTimeoutMs, () => {
+          const ws = this.activeWorkers();
+          return ws.length > 0 && ws.every((w) => w.state === 'running' && w.pid !== undefined && !old.has(w.pid));
+        });
         return {};
+      }
       case 'switch_prompt':
         return { active_prompt_id: await this.switchPrompt(cmd.promptId) };
       case 'workspace_info':
@@ -412,8 +434,12 @@ export class HostedStream {
     await this.channelsClosed;
   }
 
-  /** Resolves once the stream runs; START_TIMEOUT (with the state reached) otherwise. */
-  async waitRunning(timeoutMs: number): Promise<void> {
+  private activeWorkers() {
+    return Object.values(this.snapshot().context.workers).filter((w) => !w.retiring && !w.gone);
+  }
+
+  /** Resolves once the stream runs (and `ready` holds); START_TIMEOUT (with the state reached) otherwise. */
+  async waitRunning(timeoutMs: number, ready: () => boolean = () => true): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       let sub: { unsubscribe(): void } | undefined;
       let timer: NodeJS.Timeout | undefined;
@@ -435,7 +461,8 @@ export class HostedStream {
       };
       const check = (s: StreamSnapshot): boolean => {
         const name = streamStateName(s);
-        if (name === 'running') done();
+        if (name === 'running' && ready()) done();
+        else if (name === 'running') return false;
         else if (name === 'stopping' || ENDED.has(name) || this.isEnded()) fail('ended before it ran');
         else return false;
         return true;
@@ -466,6 +493,7 @@ export class HostedStream {
       ...(warmup !== undefined ? { warmup } : {}),
     });
     const r = await answer;
+    if (r.error !== undefined && r.rejected) throw new SfError('PROMPT_REJECTED', `Prompt update refused: ${r.error}`);
     if (r.error !== undefined) throw new SfError('INTERNAL', `Prompt update failed: ${r.error}`);
     const after = this.snapshot().context;
     if (after.architecture === 'prompt_worker' && after.activePromptId !== before.activePromptId && after.activePromptId) {

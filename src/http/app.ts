@@ -2,7 +2,7 @@
 // their answers back. Every route is served at `/` and under `/live`, as the original service does.
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyReply } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { StreamRuntime } from '../actors/types.ts';
 import type { Config } from '../config.ts';
@@ -54,6 +54,9 @@ function fromFastifyError(err: FastifyError): SfError {
   return new SfError('INTERNAL', err.message, {}, { cause: err });
 }
 
+/** How much of an unknown path an error message repeats (the query string never). */
+const SHOWN_PATH_CHARS = 100;
+
 export type App = Awaited<ReturnType<typeof buildApp>>;
 
 export async function buildApp(opts: AppOptions) {
@@ -65,6 +68,14 @@ export async function buildApp(opts: AppOptions) {
     logController: new LogController({ disableRequestLogging: true }),
     // Params longer than this never reach a handler; keep it above the id limit so the id check answers.
     routerOptions: { maxParamLength: Math.max(200, config.http.maxIdLength * 2) },
+    // The router's own refusals, in our shape; the URL is not echoed back (it may be huge, or carry a secret).
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const e =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new SfError('URI_TOO_LONG', `A path segment is longer than ${Math.max(200, config.http.maxIdLength * 2)} characters`)
+          : new SfError('BAD_REQUEST', 'The URL is malformed');
+      void reply.code(e.status).type('application/json').send(e.toJSON());
+    },
   }).withTypeProvider<ZodTypeProvider>();
   // The API speaks JSON only: a text/plain body answers 415 instead of reaching a schema as a string.
   app.removeContentTypeParser('text/plain');
@@ -88,15 +99,16 @@ export async function buildApp(opts: AppOptions) {
   });
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0];
+    const shown = path.length > SHOWN_PATH_CHARS ? `${path.slice(0, SHOWN_PATH_CHARS)}... (${path.length} characters)` : path;
     const allowed = routes.filter((r) => r.re.test(path)).flatMap((r) => [...r.methods]);
     if (allowed.length) {
       void reply
         .code(405)
         .header('allow', [...new Set(allowed)].join(', '))
-        .send(errorBody('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${[...new Set(allowed)].join(', ')}`));
+        .send(errorBody('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${shown}; use ${[...new Set(allowed)].join(', ')}`));
       return;
     }
-    void reply.code(404).send(errorBody('NOT_FOUND', `Route ${req.method} ${path} not found`));
+    void reply.code(404).send(errorBody('NOT_FOUND', `Route ${req.method} ${shown} not found`));
   });
 
   const auth = bearerAuth(config.http.authToken);

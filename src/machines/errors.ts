@@ -26,6 +26,15 @@ export class ActorNotProvidedError extends MachineError {
 }
 
 /** Text of an unknown thrown value, for the reasons kept in machine context. */
+/**
+ * The worker refused the prompts themselves (they failed validation or could not be compiled): the
+ * request's fault, not the service's. Read from the typed code the process replied with.
+ */
+export function isPromptRejection(err: unknown): boolean {
+  const code = (err as { workerCode?: unknown } | null)?.workerCode;
+  return code === 'invalid_prompt' || code === 'compile_failed';
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);

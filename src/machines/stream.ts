@@ -73,7 +73,7 @@ const ACTOR_DONE = 'xstate.done.actor.';
 
 /** Answers the stream emits (`actor.on(type, ...)`), for requests that wait for an outcome. */
 export type StreamEmitted =
-  | { type: 'PROMPTS_UPDATED'; requestId?: string; promptsCount: number; warmupPerformed: boolean; error?: string }
+  | { type: 'PROMPTS_UPDATED'; requestId?: string; promptsCount: number; warmupPerformed: boolean; error?: string; rejected?: boolean }
   | { type: 'PROMPT_SWITCHED'; activePromptId: string }
   | { type: 'PROMPT_SWITCH_REJECTED'; promptId: string; code: 'not_prompt_worker' | 'unknown_prompt' | 'stream_ending' };
 
@@ -106,6 +106,10 @@ interface PendingPromptUpdate {
   waiting: Record<string, 'applied' | 'running'>;
   warmupPerformed: boolean;
   errors: string[];
+  /** A worker refused the prompts themselves (invalid or not compilable): the caller's fault. */
+  rejected?: boolean;
+  /** What the stream ran before (one worker holds every prompt): restored when the worker refuses. */
+  previous?: Pick<StreamContext, 'prompts' | 'width' | 'height' | 'activePromptId'>;
 }
 
 export interface StreamContext {
@@ -288,7 +292,10 @@ const streamSetup = setup({
         promptsCount: u.promptsCount,
         warmupPerformed: u.warmupPerformed,
         ...(error !== undefined ? { error } : {}),
+        ...(u.rejected ? { rejected: true } : {}),
       });
+      // The worker kept the graph it had: so does the stream's record of it.
+      if (u.rejected && u.previous) enqueue.assign({ ...u.previous });
       enqueue.assign({
         promptUpdate: undefined,
         lastPromptUpdate: {
@@ -370,6 +377,9 @@ const streamSetup = setup({
           waiting,
           warmupPerformed,
           errors,
+          ...(context.architecture !== 'prompt_worker'
+            ? { previous: { prompts: context.prompts, width: context.width, height: context.height, activePromptId: context.activePromptId } }
+            : {}),
         },
       });
     }),
@@ -464,6 +474,7 @@ function settleWaiting(u: PendingPromptUpdate | undefined, n: WorkerNotification
         waiting: rest,
         warmupPerformed: u.warmupPerformed || n.warmupPerformed,
         errors: n.error ? [...u.errors, `${n.workerId}: ${n.error}`] : u.errors,
+        ...(n.rejected ? { rejected: true } : {}),
       };
     case 'WORKER_RUNNING':
       return owes === 'running' ? { ...u, waiting: rest } : u;

@@ -5,7 +5,7 @@
 //   spawning -> live.warmup -> live.running <-> restarting -> ... ; any -> stopping -> terminated
 //   a crash with no restart budget left -> failed (the process is reaped first)
 import { assign, enqueueActions, fromCallback, fromPromise, setup, type SnapshotFrom } from 'xstate';
-import { ActorNotProvidedError, errorMessage } from './errors.ts';
+import { ActorNotProvidedError, errorMessage, isPromptRejection } from './errors.ts';
 import {
   backoffDelayMs,
   defaultEnv,
@@ -55,7 +55,7 @@ export type WorkerNotification =
   | { type: 'WORKER_FAILED'; workerId: string; reason: string; restartCount: number }
   | { type: 'WORKER_TERMINATED'; workerId: string }
   | { type: 'WORKER_STATS'; workerId: string; stats: WorkerStats }
-  | { type: 'WORKER_PROMPTS_APPLIED'; workerId: string; warmupPerformed: boolean; error?: string };
+  | { type: 'WORKER_PROMPTS_APPLIED'; workerId: string; warmupPerformed: boolean; error?: string; rejected?: boolean };
 
 export interface WorkerContext {
   streamId: string;
@@ -408,6 +408,7 @@ export const workerMachine = workerSetup.createMachine({
                             workerId: context.workerId,
                             warmupPerformed: false,
                             error: errorMessage(event.error),
+                            rejected: isPromptRejection(event.error),
                           }),
                         },
                       ],

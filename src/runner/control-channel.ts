@@ -1,6 +1,7 @@
 // The stream's `-control` trickle channel: each segment is one JSON object of new params from the
-// gateway. Keep-alives are ignored; anything else goes to `onParams` for the stream actor to
-// validate and apply. A 404 (the channel is gone) means the gateway stopped the stream.
+// gateway. Keep-alives are ignored; a message that is not a JSON object goes to `onRejected` (an
+// error event for the gateway); anything else goes to `onParams` for the stream actor to validate
+// and apply. A 404 (the channel is gone) means the gateway stopped the stream.
 import type { TrickleConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
@@ -13,6 +14,8 @@ export interface ControlOptions {
   maxBytes: number;
   log: Logger;
   onParams: (params: Record<string, unknown>) => void;
+  /** A message that is not a JSON object (or too large, or cut off): the gateway is told, it is not applied. */
+  onRejected: (r: { seq: number; reason: 'cut_off' | 'too_large' | 'not_json' | 'not_object'; message: string }) => void;
   /** The channel ended (404 or closed): the stream should stop. */
   onClosed: (detail: string) => void;
 }
@@ -49,22 +52,22 @@ export function followControl(url: string, o: ControlOptions): TrickleSubscriber
             parts.push(Buffer.from(c));
           }
         } catch (err) {
-          o.log.warn({ err, seq: seg.seq }, 'control message cut off; skipped');
+          o.onRejected({ seq: seg.seq, reason: 'cut_off', message: `control message ${seg.seq} was cut off: ${(err as Error).message}` });
           continue;
         }
         if (tooBig) {
-          o.log.warn({ seq: seg.seq, maxBytes: o.maxBytes }, 'control message too large; skipped');
+          o.onRejected({ seq: seg.seq, reason: 'too_large', message: `control message ${seg.seq} is larger than ${o.maxBytes} bytes` });
           continue;
         }
         let v: unknown;
         try {
           v = JSON.parse(Buffer.concat(parts).toString('utf8'));
-        } catch {
-          o.log.warn({ seq: seg.seq }, 'control message is not JSON; skipped');
+        } catch (err) {
+          o.onRejected({ seq: seg.seq, reason: 'not_json', message: `control message ${seg.seq} is not JSON: ${(err as Error).message}` });
           continue;
         }
         if (!v || typeof v !== 'object' || Array.isArray(v)) {
-          o.log.warn({ seq: seg.seq }, 'control message is not a JSON object; skipped');
+          o.onRejected({ seq: seg.seq, reason: 'not_object', message: `control message ${seg.seq} is not a JSON object` });
           continue;
         }
         const params = v as Record<string, unknown>;

@@ -121,6 +121,9 @@ export class WorkerHost {
         return this.pipeline(cmd.streamId).switchPrompt(cmd.promptId);
       case 'remove_worker':
         return this.pipeline(cmd.streamId).removeWorker(cmd.workerId);
+      case 'report_error':
+        this.pipeline(cmd.streamId).reportError(cmd.errorType, cmd.message, cmd.details);
+        return {};
       case 'close_stream': {
         const p = this.pipelines.get(cmd.streamId);
         if (!p) return { closed: false };

@@ -169,6 +169,7 @@ export class StreamPipeline {
         maxBytes: actors.maxControlMessageBytes,
         log: this.log,
         onParams: (params) => this.report.emit({ type: 'control', params }),
+        onRejected: (r) => this.reportError('control_message_rejected', r.message, { reason: r.reason, seq: r.seq }),
         onClosed: (detail) => {
           if (!this.closed) this.endInput('control_closed', detail);
         },
@@ -221,6 +222,12 @@ export class StreamPipeline {
   }
 
   /** The next frame goes to `promptId`'s worker; answers the last pts output before the switch. */
+  /** An error event on `-events` (and in the log): what the gateway sent could not apply. */
+  reportError(errorType: string, message: string, details: Record<string, unknown> = {}): void {
+    this.log.warn({ errorType, details }, message);
+    this.report.streamEvent('error', { error_type: errorType, message, ...details });
+  }
+
   switchPrompt(promptId: string): { activePromptId: string; lastOutputPts: string | null } {
     this.checkOpen();
     this.router.switchTo(promptId);

@@ -57,6 +57,14 @@ export const ProcCommand = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('switch_prompt'), streamId: z.string(), promptId: z.string() }),
   z.object({ type: z.literal('remove_worker'), streamId: z.string(), workerId: z.string() }),
+  /** Tells the gateway, on the stream's `-events` channel, that something it sent could not apply. */
+  z.object({
+    type: z.literal('report_error'),
+    streamId: z.string(),
+    errorType: z.string(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  }),
   /** Stops the pipeline: closes the output channel (DELETE), ends its workers. */
   z.object({ type: z.literal('close_stream'), streamId: z.string() }),
   /** Closes every pipeline and exits. */
