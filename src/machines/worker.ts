@@ -408,7 +408,7 @@ export const workerMachine = workerSetup.createMachine({
                             workerId: context.workerId,
                             warmupPerformed: false,
                             error: errorMessage(event.error),
-                            rejected: isPromptRejection(event.error),
+                            ...(isPromptRejection(event.error) ? { rejected: true } : {}),
                           }),
                         },
                       ],
