@@ -8,7 +8,7 @@ export interface ApiAnswer {
   error?: string;
 }
 
-async function call(method: string, url: string, body?: unknown, timeoutMs = 45_000): Promise<ApiAnswer> {
+export async function call(method: string, url: string, body?: unknown, timeoutMs = 45_000): Promise<ApiAnswer> {
   const t0 = performance.now();
   try {
     const r = await fetch(url, {
@@ -36,6 +36,7 @@ export interface StartStream {
   publishUrl: string;
   width: number;
   height: number;
+  eventsUrl?: string;
 }
 
 export function startStream(api: string, s: StartStream): Promise<ApiAnswer> {
@@ -43,6 +44,7 @@ export function startStream(api: string, s: StartStream): Promise<ApiAnswer> {
     subscribe_url: s.subscribeUrl,
     publish_url: s.publishUrl,
     gateway_request_id: s.id,
+    ...(s.eventsUrl ? { events_url: s.eventsUrl } : {}),
     params: { width: s.width, height: s.height },
   });
 }

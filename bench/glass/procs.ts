@@ -177,11 +177,11 @@ export interface ServiceNode extends Child {
   trickle: string;
 }
 
-export async function startService(dir: string, workspace: string, maxStreams: number, tag: string): Promise<ServiceNode> {
+export async function startService(dir: string, workspace: string, maxStreams: number, tag: string, extraArgs: string[] = []): Promise<ServiceNode> {
   const tricklePort = await freePort();
   // prettier-ignore
   const args = ['serve', '--port', '0', '--trickle-port', String(tricklePort), '--host', '127.0.0.1',
-    '--workspace', workspace, '--max-streams', String(maxStreams), '--node-id', `glass-${tag}`];
+    '--workspace', workspace, '--max-streams', String(maxStreams), '--node-id', `glass-${tag}`, ...extraArgs];
   const { child, ready } = await spawnChild(
     args,
     join(dir, `serve-${tag}.log`),
