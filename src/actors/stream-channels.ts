@@ -33,13 +33,13 @@ export async function openStreamChannels(urls: ChannelUrls, config: TrickleConfi
   );
 }
 
-/** Closes the channels; never throws (404: already closed, or never created). */
+/** Closes the channels; never throws (404, or go-livepeer's 400 `Invalid stream`: already closed or never created). */
 export async function closeStreamChannels(urls: ChannelUrls, config: TrickleConfig, log: Logger): Promise<void> {
   await Promise.all(
     channels(urls).map(async ({ url }) => {
       const r = await simpleRequest(url, 'DELETE', { headerTimeoutMs: config.headerTimeoutMs });
       if ('error' in r) log.warn({ err: r.error, url }, 'could not close the trickle channel');
-      else if (r.status !== 200 && r.status !== 404) log.warn({ status: r.status, url }, 'could not close the trickle channel');
+      else if (r.status !== 200 && r.status !== 404 && r.status !== 400) log.warn({ status: r.status, url }, 'could not close the trickle channel');
     }),
   );
 }
