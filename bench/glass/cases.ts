@@ -443,6 +443,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
     for (const run of runs) await run.sub?.stop();
     for (const run of runs) if (run.sub) run.finalStatus = await streamStatus(api, run.id);
     // Figures.
+    const anonKb: number[] = [];
     let allOut = 0;
     const streamNotes: string[] = [];
     for (const [i, run] of runs.entries()) {
@@ -454,6 +455,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
       for (const p of run.pids) {
         const s = watch.samples.get(p);
         if (s) r.peakRssKb.push(s.hwmKb);
+        if (s) anonKb.push(s.anonPeakKb);
       }
       if (Number.isFinite(run.sub.firstByteAt)) {
         r.startToFirstOutMs.push(run.sub.firstByteAt - run.startSentAt);
@@ -478,6 +480,10 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
       }
     }
     // Many streams often say the same: keep the first few in full.
+    const anon = anonKb.filter(Number.isFinite);
+    if (anon.length) {
+      r.notes.push(`peak private memory (RssAnon) per worker: ${(anon.reduce((x, y) => x + y, 0) / anon.length / 1024).toFixed(0)} MiB mean, ${(Math.max(...anon) / 1024).toFixed(0)} max (RSS less shared file pages)`);
+    }
     for (const n of streamNotes.slice(0, 4)) r.notes.push(n);
     if (streamNotes.length > 4) r.notes.push(`... and ${streamNotes.length - 4} more stream(s) with such notes (${streamNotes.length} of ${n} in all)`);
     r.mainCpuMsPerFrame = mainWatch.cpuMs(node.pid) / Math.max(allOut, 1);

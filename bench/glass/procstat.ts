@@ -46,11 +46,12 @@ export function parentPid(pid: number): number | null {
   return f ? Number(f[1]) : null;
 }
 
-export function memKb(pid: number): { rssKb: number; hwmKb: number } | null {
+/** VmRSS, VmHWM (peak) and RssAnon (private memory: RSS less the file pages every process of the machine shares). */
+export function memKb(pid: number): { rssKb: number; hwmKb: number; anonKb: number } | null {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const get = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? NaN);
-    return { rssKb: get('VmRSS'), hwmKb: get('VmHWM') };
+    return { rssKb: get('VmRSS'), hwmKb: get('VmHWM'), anonKb: get('RssAnon') };
   } catch {
     return null;
   }
@@ -93,6 +94,8 @@ export interface ProcSample {
   last: number;
   rssKb: number;
   hwmKb: number;
+  /** highest RssAnon sampled */
+  anonPeakKb: number;
   /** performance.now() of the first sample that found the process gone, NaN while alive */
   goneAt: number;
 }
@@ -112,7 +115,7 @@ export class ProcWatch {
     const t = cpuTicks(pid);
     if (t === null) return;
     const m = memKb(pid);
-    this.samples.set(pid, { first: t, last: t, rssKb: m?.rssKb ?? NaN, hwmKb: m?.hwmKb ?? NaN, goneAt: NaN });
+    this.samples.set(pid, { first: t, last: t, rssKb: m?.rssKb ?? NaN, hwmKb: m?.hwmKb ?? NaN, anonPeakKb: m?.anonKb ?? NaN, goneAt: NaN });
   }
 
   sample(): void {
@@ -127,6 +130,7 @@ export class ProcWatch {
       if (m) {
         s.rssKb = m.rssKb;
         s.hwmKb = Math.max(Number.isNaN(s.hwmKb) ? 0 : s.hwmKb, m.hwmKb);
+        s.anonPeakKb = Math.max(Number.isNaN(s.anonPeakKb) ? 0 : s.anonPeakKb, m.anonKb);
       }
     }
   }
