@@ -5,7 +5,7 @@
 // next segment, so node's requestTimeout stays 0 and the socket timer is off while a request runs.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { jsonErrorBody, type JsonErrorCode, type ServerContext } from './server-context.ts';
+import { JSON_ERRORS, jsonErrorBody, type JsonErrorCode, type ServerContext } from './server-context.ts';
 
 export interface ConnectionGuard {
   /** A request has arrived (headers complete): its connection is no longer timed until it is
@@ -20,10 +20,12 @@ function clientAddress(socket: Socket): string {
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
 
-function rawAnswer(code: JsonErrorCode, status: number, reason: string, message: string): string {
+/** A whole HTTP answer for a socket that has no response object (node's clientError). */
+function rawAnswer(code: JsonErrorCode, message: string): string {
   const body = jsonErrorBody(code, message);
+  const { status, error } = JSON_ERRORS[code];
   return (
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `HTTP/1.1 ${status} ${error}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
   );
 }
@@ -32,11 +34,11 @@ function rawAnswer(code: JsonErrorCode, status: number, reason: string, message:
 function clientErrorAnswer(err: NodeJS.ErrnoException): string {
   switch (err.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return rawAnswer('REQUEST_TIMEOUT', 408, 'Request Timeout', 'The request headers did not arrive in time');
+      return rawAnswer('REQUEST_TIMEOUT', 'The request headers did not arrive in time');
     case 'HPE_HEADER_OVERFLOW':
-      return rawAnswer('HEADERS_TOO_LARGE', 431, 'Request Header Fields Too Large', 'The request headers are too large');
+      return rawAnswer('HEADERS_TOO_LARGE', 'The request headers are too large');
     default:
-      return rawAnswer('BAD_REQUEST', 400, 'Bad Request', 'The request is not valid HTTP/1.1');
+      return rawAnswer('BAD_REQUEST', 'The request is not valid HTTP/1.1');
   }
 }
 
