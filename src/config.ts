@@ -36,6 +36,26 @@ export const TrickleConfigSchema = z.object({
   maxChannelNameLength: z.number().int().positive().default(256),
   /** Server close(): how long open requests may finish before their sockets are cut. */
   shutdownGraceMs: z.number().int().min(0).default(1_000),
+  /** Server: a connection must deliver a request's complete headers within this long (counted from
+   *  connect, or from the request's first byte on a kept-alive connection); a silent connection is
+   *  closed, a slow one (slowloris) answered 408. Bodies are never timed: a POST may stream for
+   *  minutes, a GET may stay parked for the next segment. */
+  requestHeadersTimeoutMs: z.number().int().positive().default(10_000),
+  /** Server: a kept-alive connection with no request in flight is closed after this long (node adds
+   *  a second of grace, so clients that reuse a connection just in time do not race its close). */
+  connectionIdleMs: z.number().int().positive().default(30_000),
+  /** Server: how often headers deadlines are checked (how late past requestHeadersTimeoutMs a slow
+   *  client may be cut). */
+  connectionCheckIntervalMs: z.number().int().positive().default(1_000),
+  /** Server: most connections open at once from one client address; a request on one more is
+   *  answered 429 (JSON) and its connection closed. A node's own workers and a gateway each hold about
+   *  ten per stream (a GET and a POST per channel, plus their preconnects). */
+  maxConnectionsPerClient: z.number().int().positive().default(1_024),
+  /** Server: every trickle request needs `Authorization: Bearer <http.authToken>` (401 with a JSON
+   *  body otherwise). Off by default: go-livepeer gateways and orchestrators send no token. Needs a
+   *  token (`--auth-token` / `SF_AUTH_TOKEN`). streamfleet's own trickle clients send no token yet,
+   *  so streams whose URLs point at this port fail while it is on. */
+  requireAuth: z.boolean().default(false),
 });
 
 export const MediaConfigSchema = z.object({

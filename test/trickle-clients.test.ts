@@ -5,7 +5,7 @@ import { createTrickleServer } from '../src/transport/trickle/server.ts';
 import { TrickleSubscriber, type TrickleSegment } from '../src/transport/trickle/subscriber.ts';
 import { EndOfStreamError, RetriesExhaustedError, SegmentTruncatedError, StreamNotFoundError } from '../src/transport/trickle/errors.ts';
 import { freePort } from './helpers/ports.ts';
-import { nextChunk, openGet, openPost, postSegment, startServer, trickleConfig, waitEvent, type Running } from './helpers/trickle.ts';
+import { nextChunk, openGet, openPost, postSegment, readAll, startServer, trickleConfig, waitEvent, type Running } from './helpers/trickle.ts';
 
 let running: Running[] = [];
 let cleanups: (() => unknown)[] = [];
@@ -275,10 +275,10 @@ describe('trickle publisher and subscriber', () => {
     const reader = openGet(`${base}ch/4`);
     const res = await reader.response;
     await nextChunk(res);
-    const released = new Promise((resolve) => res.on('close', resolve));
+    const released = readAll(res);
     const p = pub(`${base}ch`, { start: 5, reset: true });
     expect(await p.writeSegment(Buffer.from('fresh'))).toBe(5);
-    await released;
+    expect((await released).error).toBeNull(); // the old segment's body ends cleanly
     old.req.destroy();
   });
 
@@ -319,8 +319,11 @@ describe('trickle publisher and subscriber', () => {
     await waitEvent(server, 'get-open', (e) => e.seq === 1);
     await p.close();
     const res = await parked.response;
-    expect(res.statusCode).toBe(470); // the seq was dropped: the reader is sent to the live edge
-    res.resume();
+    // the seq was dropped: it ends empty (200, go-livepeer 2026) and the live edge is past it
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['lp-trickle-seq']).toBe('1');
+    expect(res.headers['lp-trickle-latest']).toBe('2');
+    expect((await readAll(res)).body.length).toBe(0);
     expect(server.channels()).toEqual(['ch']);
   });
 
@@ -328,12 +331,12 @@ describe('trickle publisher and subscriber', () => {
     const { base, server } = await start();
     server.createChannel('ch');
     const s = sub(`${base}ch`, { start: 0 });
-    const got = collect(s, 1);
+    const got = collect(s, 2);
     await waitEvent(server, 'get-open');
     const p = pub(`${base}ch`);
     p.next().abort();
     expect(await p.writeSegment(Buffer.from('real'))).toBe(1);
-    expect(await got).toEqual(['1:real']);
+    expect(await got).toEqual(['0:', '1:real']); // an empty 200, then the next segment
   });
 
   it('an AbortSignal ends the subscription with endReason aborted', async () => {

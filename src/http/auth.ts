@@ -1,15 +1,9 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { bearerToken, tokenMatches } from '../bearer-token.ts';
 import { SfError } from '../errors.ts';
 
 /** Routes a load balancer or orchestrator probes without credentials. */
 const OPEN_ROUTES = new Set(['/livez', '/readyz']);
-
-function sameToken(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /**
  * Optional bearer-token auth (an onRequest hook): every route but the probes needs
@@ -20,9 +14,8 @@ export function bearerAuth(token: string | undefined): ((req: FastifyRequest) =>
   return async (req) => {
     const path = req.url.split('?')[0];
     if (OPEN_ROUTES.has(path)) return;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m || !sameToken(m[1].trim(), token)) {
+    const given = bearerToken(req.headers.authorization);
+    if (given === null || !tokenMatches(given, token)) {
       throw new SfError('UNAUTHORIZED', 'A valid bearer token is required (Authorization: Bearer <token>)');
     }
   };

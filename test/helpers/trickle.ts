@@ -16,8 +16,8 @@ export function trickleConfig(over: Partial<TrickleConfig> = {}): TrickleConfig 
   return TrickleConfigSchema.parse(over);
 }
 
-export async function startServer(over: Partial<TrickleConfig> = {}, basePath = '/'): Promise<Running> {
-  const server = createTrickleServer({ config: trickleConfig(over), basePath });
+export async function startServer(over: Partial<TrickleConfig> = {}, basePath = '/', authToken?: string): Promise<Running> {
+  const server = createTrickleServer({ config: trickleConfig(over), basePath, authToken });
   const { port } = await server.listen(0, '127.0.0.1');
   const origin = `http://127.0.0.1:${port}`;
   return { server, origin, base: `${origin}${server.basePath}`, port };

@@ -100,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
   const closers: Array<() => Promise<void>> = [() => bus.close()];
   try {
     if (cfg.http.tricklePort !== 0) {
-      trickle = createTrickleServer({ config: cfg.trickle, logger });
+      trickle = createTrickleServer({ config: cfg.trickle, logger, authToken: cfg.http.authToken });
       tricklePort = (await trickle.listen(cfg.http.tricklePort, cfg.http.host)).port;
       const t = trickle;
       closers.unshift(() => t.close());

@@ -81,16 +81,20 @@ export class Channel {
     return { idx, latest: this.nextWrite, segment };
   }
 
-  /** The first byte of `idx` arrived (or its POST ended empty): the write head moves past it. */
+  /** The first byte of `idx` arrived (or its POST ended empty): the write head moves past it. It
+   *  never moves back: a publisher rewriting an older seq leaves the live edge where it is. */
   markWrite(idx: number, now: number = Date.now()): void {
-    this.nextWrite = idx + 1;
+    if (idx + 1 > this.nextWrite) this.nextWrite = idx + 1;
     this.writeTime = now;
   }
 
-  /** Lp-Trickle-Reset on a POST for `idx`: the publisher restarted; close every older segment so
-   *  readers parked on the previous run are released. Segments at or ahead of `idx` stay. */
+  /** Lp-Trickle-Reset on a POST for `idx`: the publisher restarted. Every older segment ends (its
+   *  readers get a clean end of body, as from go-livepeer) so readers parked on the previous run are
+   *  released; segments at or ahead of `idx` stay (preconnects may come out of order). The write head
+   *  follows a restart to a lower seq: the only way it moves back. */
   reset(idx: number): void {
-    for (const s of this.ring) if (s && s.idx < idx) s.evict();
+    for (const s of this.ring) if (s && s.idx < idx) s.close();
+    if (idx < this.nextWrite) this.nextWrite = idx;
   }
 
   close(): void {

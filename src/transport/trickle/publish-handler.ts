@@ -42,6 +42,10 @@ export function publishSegment(
     detach: (): void => {
       if (finished) return;
       finish();
+      // Closed before its first byte (DELETE of a dangling preconnect, reset, ring reuse): it ends
+      // empty and the write head moves past it, as for an empty POST (go-livepeer does the same), so
+      // its readers are not sent back to it. A takeover by another POST leaves the head alone.
+      if (seg.closed && seg.length === 0) ch.markWrite(idx);
       answer(200, ch.closed ? { [H_CLOSED]: CLOSED_VALUE, connection: 'close' } : { connection: 'close' });
       req.resume();
     },
@@ -61,6 +65,9 @@ export function publishSegment(
     if (finished) return;
     if (seg.length + chunk.length > cfg.maxSegmentBytes) {
       finish();
+      // Its first byte did arrive: the head moves past it, so the publisher's next write and the
+      // readers sent on from it do not come back to this seq.
+      ch.markWrite(idx);
       stats.rejectedTooLarge++;
       stats.segmentsAborted++;
       seg.close(true);

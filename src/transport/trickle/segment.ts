@@ -39,7 +39,9 @@ export class Segment {
     this.wake();
   }
 
-  /** Ends the segment; `aborted` marks it truncated. Idempotent. */
+  /** Ends the segment; `aborted` marks it truncated. Not aborted, readers get a clean end of body
+   *  after the bytes it holds (a DELETE of the seq, a reset); a POST still writing it is answered and
+   *  the rest of its body dropped. Idempotent. */
   close(aborted = false): void {
     if (this.closed) return;
     this.closed = true;
@@ -50,8 +52,8 @@ export class Segment {
     this.wake();
   }
 
-  /** Closes a segment that is being pushed out (ring reuse, reset, channel close): truncated if a
-   *  POST was still mid-body. */
+  /** Closes a segment that is being pushed out (ring reuse, channel close): truncated if a POST was
+   *  still mid-body. */
   evict(): void {
     this.close(this.writer !== null && this.length > 0);
   }

@@ -3,8 +3,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Channel } from './channel.ts';
 import type { Segment } from './segment.ts';
-import { BODY_ENTRY_NOT_FOUND, CLOSED_VALUE, H_CLOSED, H_LATEST, H_SEQ, STATUS_ENTRY_NOT_FOUND } from './protocol.ts';
-import { drained, plain, type ServerContext } from './server-context.ts';
+import { CLOSED_VALUE, H_CLOSED, H_LATEST, H_SEQ } from './protocol.ts';
+import { drained, type ServerContext } from './server-context.ts';
+
+/** The channel's type (from `Expect-Content` or the POST that created it), as go-livepeer answers. */
+function contentType(ch: Channel, seg: Segment): string {
+  return ch.mimeType || seg.contentType || 'application/octet-stream';
+}
 
 export async function serveSegment(ctx: ServerContext, req: IncomingMessage, res: ServerResponse, ch: Channel, seg: Segment, latest: number): Promise<void> {
   const { stats } = ctx;
@@ -23,10 +28,7 @@ export async function serveSegment(ctx: ServerContext, req: IncomingMessage, res
     while (!gone) {
       if (i < seg.chunks.length) {
         if (sent === 0 && !res.headersSent) {
-          const headers: Record<string, string> = {
-            [H_SEQ]: String(seg.idx),
-            'content-type': seg.contentType || ch.mimeType || 'application/octet-stream',
-          };
+          const headers: Record<string, string> = { [H_SEQ]: String(seg.idx), 'content-type': contentType(ch, seg) };
           if (seg.idx !== latest) headers[H_LATEST] = String(latest);
           res.writeHead(200, headers);
           if (head) break;
@@ -54,14 +56,18 @@ export async function serveSegment(ctx: ServerContext, req: IncomingMessage, res
     }
     if (gone || res.destroyed) return;
     if (sent === 0 && !res.headersSent) {
-      // Nothing was ever written: the channel ended, or the segment was dropped (then the reader
-      // is told where the live edge is).
-      const headers = { [H_SEQ]: String(seg.idx) };
-      if (ch.closed) plain(res, 200, '', { ...headers, [H_CLOSED]: CLOSED_VALUE });
-      else {
-        stats.entryNotFound++;
-        plain(res, STATUS_ENTRY_NOT_FOUND, BODY_ENTRY_NOT_FOUND, { ...headers, [H_LATEST]: String(ch.nextWrite) });
-      }
+      // The segment ended with no bytes (an empty POST, a DELETE or reset of a seq nobody wrote, a
+      // dropped ring slot) or the channel ended: 200 with an empty body and where the live edge is
+      // (go-livepeer since PR #3990); only Lp-Trickle-Closed means the end of the stream.
+      const headers: Record<string, string> = {
+        [H_SEQ]: String(seg.idx),
+        [H_LATEST]: String(ch.nextWrite),
+        'content-type': contentType(ch, seg),
+        'content-length': '0',
+      };
+      if (ch.closed) headers[H_CLOSED] = CLOSED_VALUE;
+      res.writeHead(200, headers);
+      res.end();
     } else if (seg.aborted) {
       // End the connection without the final chunk so the client sees a truncated body, not a
       // clean end (socket.end flushes what was written; destroy could drop it).

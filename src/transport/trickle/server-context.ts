@@ -24,6 +24,12 @@ export interface TrickleServerStats {
   rejectedCapacity: number;
   clientErrors: number;
   handlerErrors: number;
+  /** Connections closed for sending no request, or headers too slowly, or idling too long. */
+  connectionsTimedOut: number;
+  /** Requests refused because their client address holds maxConnectionsPerClient connections. */
+  rejectedConnections: number;
+  /** Requests refused for a missing or wrong bearer token (trickle.requireAuth). */
+  unauthorized: number;
   activePosts: number;
   activeGets: number;
 }
@@ -67,6 +73,9 @@ export function newStats(): TrickleServerStats {
     rejectedCapacity: 0,
     clientErrors: 0,
     handlerErrors: 0,
+    connectionsTimedOut: 0,
+    rejectedConnections: 0,
+    unauthorized: 0,
     activePosts: 0,
     activeGets: 0,
   };
@@ -80,6 +89,36 @@ export function plain(res: ServerResponse, status: number, body: string, headers
   }
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', ...headers });
   res.end(body ? `${body}\n` : '');
+}
+
+/** The answers the trickle server adds to go-livepeer's (its protocol errors stay plain text, which
+ *  gateways expect): JSON in the shape of the HTTP API's errors (src/errors.ts). */
+export const JSON_ERRORS = {
+  UNAUTHORIZED: { status: 401, error: 'Unauthorized' },
+  REQUEST_TIMEOUT: { status: 408, error: 'Request Timeout' },
+  TOO_MANY_CONNECTIONS: { status: 429, error: 'Too Many Requests' },
+  HEADERS_TOO_LARGE: { status: 431, error: 'Request Header Fields Too Large' },
+  BAD_REQUEST: { status: 400, error: 'Bad Request' },
+} as const;
+export type JsonErrorCode = keyof typeof JSON_ERRORS;
+
+export function jsonErrorBody(code: JsonErrorCode, message: string): string {
+  return JSON.stringify({ error: JSON_ERRORS[code].error, message, code });
+}
+
+/** Answers a request with one of JSON_ERRORS. */
+export function jsonError(res: ServerResponse, code: JsonErrorCode, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = jsonErrorBody(code, message);
+  res.writeHead(JSON_ERRORS[code].status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    ...headers,
+  });
+  res.end(body);
 }
 
 /** Waits until `res` can take more bytes, or is gone. */

@@ -2,14 +2,15 @@
 // interoperable with go-livepeer's `trickle/` server. POST bodies stream into append-only segments
 // as they arrive; GETs stream those bytes out as they arrive. Every bound comes from TrickleConfig.
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { defaultConfig, type TrickleConfig } from '../../config.ts';
 import { rootLogger, type Logger } from '../../log.ts';
 import { Channel } from './channel.ts';
+import { createGuardedServer } from './connection-guard.ts';
 import { publishSegment } from './publish-handler.ts';
 import { serveSegment } from './serve-handler.ts';
-import { newStats, plain, type ServerContext, type TrickleServerEvents, type TrickleServerStats } from './server-context.ts';
+import { requestAuthoriser } from './server-auth.ts';
+import { jsonError, newStats, plain, type ServerContext, type TrickleServerEvents, type TrickleServerStats } from './server-context.ts';
 import {
   BODY_ENTRY_NOT_FOUND,
   BODY_INVALID_IDX,
@@ -31,6 +32,8 @@ export interface TrickleServerOptions {
   /** URL prefix of every channel; `/` locally, `/ai/trickle/` on an orchestrator. */
   basePath?: string;
   logger?: Logger;
+  /** The bearer token every request must carry when config.requireAuth is set (http.authToken). */
+  authToken?: string;
 }
 
 export interface TrickleServer {
@@ -42,7 +45,8 @@ export interface TrickleServer {
   /** Closes and removes a channel; false when it does not exist. */
   closeChannel(name: string): boolean;
   /** Serves a request whose path is under basePath (for embedding in another node:http server);
-   *  false when the path is not ours. */
+   *  false when the path is not ours. The bearer token applies; the connection bounds belong to the
+   *  server that owns the connection (they apply to listen()). */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
   readonly stats: Readonly<TrickleServerStats>;
   readonly events: EventEmitter<TrickleServerEvents>;
@@ -63,6 +67,7 @@ export function createTrickleServer(opts: TrickleServerOptions = {}): TrickleSer
   const events = new EventEmitter<TrickleServerEvents>();
   const stats = newStats();
   const ctx: ServerContext = { cfg, stats, events, log };
+  const authorised = requestAuthoriser(cfg, opts.authToken);
   let httpServer: Server | null = null;
   let sweepTimer: NodeJS.Timeout | null = null;
   let closing = false;
@@ -139,7 +144,11 @@ export function createTrickleServer(opts: TrickleServerOptions = {}): TrickleSer
     if (r === null) return false;
     stats.requests++;
     try {
-      if (r === 'bad') {
+      if (authorised && !authorised(req)) {
+        stats.unauthorized++;
+        const close: Record<string, string> = req.method === 'POST' ? { connection: 'close' } : {};
+        jsonError(res, 'UNAUTHORIZED', 'A valid bearer token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer', ...close });
+      } else if (r === 'bad') {
         stats.badRequests++;
         plain(res, 404, '404 page not found');
       } else if (closing) {
@@ -194,7 +203,8 @@ export function createTrickleServer(opts: TrickleServerOptions = {}): TrickleSer
     if (seq === null || seq < 0) return plain(res, 400, BODY_INVALID_IDX);
     const seg = ch.get(seq);
     if (!seg) return plain(res, 400, BODY_NONEXISTENT_SEGMENT);
-    seg.evict();
+    // Ends cleanly: its readers get the bytes it holds and a complete body, as from go-livepeer.
+    seg.close();
     res.writeHead(200, { 'content-length': '0' });
     res.end();
   }
@@ -280,29 +290,25 @@ export function createTrickleServer(opts: TrickleServerOptions = {}): TrickleSer
     },
     listen(port = 0, host = '127.0.0.1') {
       if (httpServer) return Promise.reject(new Error('trickle server already listening'));
-      // requestTimeout 0: a preconnected POST or a long segment may stay open for minutes.
-      const server = createServer({ requestTimeout: 0, noDelay: true });
+      const { server, guard } = createGuardedServer(ctx);
       httpServer = server;
-      const serve = (req: IncomingMessage, res: ServerResponse): void => {
+      const serve = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void => {
+        if (!guard.admit(req)) {
+          jsonError(res, 'TOO_MANY_CONNECTIONS', `This client holds ${cfg.maxConnectionsPerClient} connections, the most allowed`, {
+            connection: 'close',
+          });
+          req.resume();
+          return;
+        }
+        // Expect: 100-continue (curl, Python clients): say go unless the answer is a refusal.
+        if (expectsContinue && (!authorised || authorised(req))) res.writeContinue();
         if (!handle(req, res)) {
           plain(res, 404, '404 page not found');
           req.resume();
         }
       };
-      server.on('request', serve);
-      // Expect: 100-continue (curl, Python clients): say go, then serve as usual.
-      server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-        res.writeContinue();
-        serve(req, res);
-      });
-      server.on('clientError', (err: Error, socket: Socket) => {
-        stats.clientErrors++;
-        log.debug({ err }, 'trickle client error');
-        if (socket.writable && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
-          socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        }
-        socket.destroy();
-      });
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => serve(req, res, false));
+      server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => serve(req, res, true));
       startSweep();
       return new Promise((resolve, reject) => {
         server.once('error', reject);
