@@ -52,8 +52,11 @@ export async function* readInput(sub: TrickleSubscriber, opts: InputOptions): As
     }
     yield* take(demux.endSegment(performance.now()));
     if (!problem) {
-      if (received === 0) problem = new MediaError('MEDIA_DECODE_FAILED', `input segment ${seg.seq} is empty`);
-      else if (demux.bytes === startBytes) problem = new MediaError('MEDIA_DECODE_FAILED', `input segment ${seg.seq} holds no MPEG-TS packets`);
+      // An empty segment (a write that ended with no bytes; go-livepeer answers it 200 and empty)
+      // is "nothing in this one, go on to the next": not a fault of the input.
+      if (received === 0) {
+        /* nothing to report */
+      } else if (demux.bytes === startBytes) problem = new MediaError('MEDIA_DECODE_FAILED', `input segment ${seg.seq} holds no MPEG-TS packets`);
       else if (!demux.current?.video) problem = new MediaError('MEDIA_DECODE_FAILED', `input segment ${seg.seq} holds no video stream`);
       else if (videoUnits === 0) problem = new MediaError('MEDIA_DECODE_FAILED', `input segment ${seg.seq} decoded to no video frames`);
       else if (corruptBytes > 0) problem = new MediaError('MEDIA_DECODE_FAILED', `input segment ${seg.seq}: ${corruptBytes} bytes damaged`);
