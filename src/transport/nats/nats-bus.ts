@@ -8,9 +8,11 @@ import { rootLogger, type Logger } from '../../log.ts';
 import {
   BusClosedError,
   BusConnectError,
+  BusDisconnectedError,
   encodePayload,
   makeMsg,
   type Bus,
+  type BusConnection,
   type BusMsg,
   type BusStatus,
   type BusSubscription,
@@ -55,6 +57,8 @@ export class NatsBus implements Bus {
   private readonly buckets = new Map<string, Promise<KeyValue>>();
   private readonly cfg: Omit<BusConfig, 'natsUrl'>;
   private done = false;
+  /** False from a `disconnect` until the `reconnect` (nats.js buffers publishes meanwhile). */
+  private up = true;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -68,7 +72,10 @@ export class NatsBus implements Bus {
       for await (const s of nc.status()) {
         const mapped = mapStatus(s);
         if (mapped) {
-          log.debug({ status: mapped.type }, 'NATS status');
+          if (mapped.type === 'disconnect') this.up = false;
+          if (mapped.type === 'reconnect') this.up = true;
+          if (mapped.type === 'disconnect' || mapped.type === 'reconnect') log.info({ status: mapped.type, server: mapped.server }, 'NATS connection');
+          else log.debug({ status: mapped.type }, 'NATS status');
           this.statusHub.emit(mapped);
         }
       }
@@ -76,12 +83,17 @@ export class NatsBus implements Bus {
     this.closed = nc.closed().then((err) => {
       if (err) log.warn({ err }, 'NATS connection closed with an error');
       this.done = true;
+      this.up = false;
       this.statusHub.end();
     });
   }
 
   isClosed(): boolean {
     return this.done || this.nc.isClosed();
+  }
+
+  connection(): BusConnection {
+    return this.up && !this.isClosed() ? 'up' : 'down';
   }
 
   publish(subject: string, data?: Payload): void {
@@ -136,6 +148,8 @@ export class NatsBus implements Bus {
     this.checkOpen();
     publishTokens(subject);
     const timeoutMs = opts.timeoutMs ?? this.cfg.requestTimeoutMs;
+    // Nobody can answer while the connection is lost: refused now rather than timed out later.
+    if (!this.up) throw new BusDisconnectedError(`no connection to NATS: request on ${subject} not sent`);
     try {
       const m = await this.nc.request(subject, encodePayload(data), { timeout: timeoutMs });
       return makeMsg(m.subject, m.data, m.reply, (to, bytes) => this.nc.publish(to, bytes));
@@ -200,6 +214,8 @@ export async function connectNatsBus(url: string, opts: NatsBusOptions = {}): Pr
       timeout: cfg.connectTimeoutMs,
       maxReconnectAttempts: cfg.maxReconnectAttempts,
       reconnectTimeWait: cfg.reconnectTimeWaitMs,
+      pingInterval: cfg.pingIntervalMs,
+      maxPingOut: cfg.maxPingsOut,
     });
     return new NatsBus(nc, opts);
   } catch (err) {
