@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { makeClip, probeFramePts, tempDir } from './helpers/clips.ts';
 import { startNatsServer, type NatsServerHandle } from './helpers/nats-server.ts';
-import { api, startBody, startNode, waitState, type TestNode } from './helpers/runtime-node.ts';
+import { alive, api, startBody, startNode, waitEvent, waitState, waitStatus, type TestNode } from './helpers/runtime-node.ts';
 import { collectOutput, publishClip } from './helpers/stream-io.ts';
 
 const dir = tempDir('sf-outage-');
@@ -119,6 +119,38 @@ async function runOutage(seconds: number, outageMs: number): Promise<void> {
 describe('runtime: a NATS outage', () => {
   it('5 s: no worker restarted, no frame lost, the edge answers 503 BUS_UNAVAILABLE fast, all back after', async () => {
     await runOutage(12, 5_000);
+  }, 90_000);
+
+  it('a worker that really dies during the outage is restarted once, forked when the bus is back', async () => {
+    const clip = await makeClip(join(dir.path, 'in-crash.ts'), { seconds: 10, fps: 30, gop: 30, width: 160, height: 120 });
+    nats = await startNatsServer();
+    node = await startNode({ bus: { natsUrl: nats.url, reconnectTimeWaitMs: 250 } });
+    const n = node;
+    expect((await api(n.origin, 'POST', '/stream/start', startBody(n, { id: 'crasher' }))).status).toBe(200);
+    const pid = (await api(n.origin, 'GET', '/stream/crasher')).json.worker_status.pid as number;
+    const output = collectOutput(`${n.trickleBase}/crasher-out`, join(dir.path, 'crasher.ts'));
+    const ended = waitState(n, 'crasher', 'terminated', 60_000);
+    const published = publishClip(`${n.trickleBase}/crasher-in`, clip, { close: true });
+    await sleep(2_000);
+
+    await nats.kill();
+    await until('node sees the bus down', () => n.bus.connection() === 'down', 5_000);
+    const restarted = waitEvent(n, (e) => e.type === 'worker_restart' && e.streamId === 'crasher', 5_000);
+    process.kill(pid, 'SIGKILL');
+    expect(await restarted).toMatchObject({ reason: 'killed by signal SIGKILL' });
+    // Reaped and backed off, but no new process while the bus is down.
+    await sleep(2_000);
+    expect(alive(pid)).toBe(false);
+    expect(n.runtime.processes()).toEqual([]);
+    expect(n.events.filter((e) => e.type === 'worker_restart')).toHaveLength(1);
+
+    await nats.restart();
+    const back = await waitStatus(n, 'crasher', (s) => s.worker_status.state === 'running', 30_000);
+    expect(back.worker_status.restart_count).toBe(1);
+    expect(back.worker_status.pid).not.toBe(pid);
+    await published;
+    expect((await ended).end_reason).toBe('input_ended');
+    await output;
   }, 90_000);
 
   it('60 s: the same over a minute (past the restart budget of the old behaviour)', async () => {
