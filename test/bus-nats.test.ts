@@ -102,6 +102,40 @@ describe('NATS bus', () => {
     }
   }, 30_000);
 
+  it('holds publishes made while disconnected up to reconnectBufferBytes, sends them on reconnect, drops the rest', async () => {
+    const own = await startNatsServer();
+    const bus = await connectNatsBus(own.url, { reconnectTimeWaitMs: 100, reconnectBufferBytes: 1_000, name: 'outage-buffer' });
+    try {
+      const sub = bus.subscribe('outage.held');
+      await bus.flush();
+      const next = (type: string) =>
+        (async () => {
+          for await (const st of bus.status()) if (st.type === type) return;
+        })();
+      const down = next('disconnect');
+      await own.kill();
+      await down;
+      // 20 publishes of 118 bytes (subject and JSON): the first 8 fit in 1000 bytes.
+      const msg = (i: number) => ({ i, pad: 'x'.repeat(90) });
+      expect('outage.held'.length + JSON.stringify(msg(10)).length).toBe(118);
+      for (let i = 10; i < 30; i++) bus.publish('outage.held', msg(i));
+      const up = next('reconnect');
+      await own.restart();
+      await up;
+      const got: number[] = [];
+      bus.publish('outage.held', { i: -1 });
+      for await (const m of sub) {
+        const { i } = m.json<{ i: number }>();
+        if (i === -1) break;
+        got.push(i);
+      }
+      expect(got).toEqual([10, 11, 12, 13, 14, 15, 16, 17]);
+    } finally {
+      await bus.close();
+      await own.stop();
+    }
+  }, 30_000);
+
   it('KV written through one connection survives that connection closing', async () => {
     const a = await connectNatsBus(server.url);
     const r = await (await a.kv('survive')).create('stream.s1', { owner: 'node-a' });

@@ -18,7 +18,7 @@ async function connect(env: WorkerEnv, log: Logger): Promise<Bus> {
     const { connectNatsBus } = await import('../transport/nats/nats-bus.ts');
     const { natsUrl: _url, ...rest } = env.config.bus;
     // Reconnects forever whatever the node's setting: the media path does not need the bus, so an
-    // outage must not end it (nats.js buffers heartbeats and events meanwhile).
+    // outage must not end it (the bus holds its events meanwhile, up to bus.reconnectBufferBytes).
     return connectNatsBus(env.natsUrl, { ...rest, maxReconnectAttempts: -1, name: env.procId, logger: log });
   }
   return connectParentBus({ requestTimeoutMs: env.config.bus.requestTimeoutMs, maxPendingMessages: env.config.bus.maxPendingMessages, logger: log });

@@ -59,6 +59,11 @@ export class NatsBus implements Bus {
   private done = false;
   /** False from a `disconnect` until the `reconnect` (nats.js buffers publishes meanwhile). */
   private up = true;
+  /** Publishes made while the connection is lost, sent in order on the reconnect (nats.js v3 drops
+   *  its outbound buffer at each reconnect attempt); bounded by `reconnectBufferBytes`. */
+  private held: Array<{ subject: string; bytes: Uint8Array }> = [];
+  private heldBytes = 0;
+  private droppedWhileDown = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -73,7 +78,7 @@ export class NatsBus implements Bus {
         const mapped = mapStatus(s);
         if (mapped) {
           if (mapped.type === 'disconnect') this.up = false;
-          if (mapped.type === 'reconnect') this.up = true;
+          if (mapped.type === 'reconnect') this.sendHeld(log);
           if (mapped.type === 'disconnect' || mapped.type === 'reconnect') log.info({ status: mapped.type, server: mapped.server }, 'NATS connection');
           else log.debug({ status: mapped.type }, 'NATS status');
           this.statusHub.emit(mapped);
@@ -84,12 +89,29 @@ export class NatsBus implements Bus {
       if (err) log.warn({ err }, 'NATS connection closed with an error');
       this.done = true;
       this.up = false;
+      this.held = [];
       this.statusHub.end();
     });
   }
 
   isClosed(): boolean {
     return this.done || this.nc.isClosed();
+  }
+
+  private sendHeld(log: Logger): void {
+    const held = this.held;
+    if (this.droppedWhileDown) log.warn({ sent: held.length, dropped: this.droppedWhileDown }, 'publishes dropped while NATS was unreachable');
+    this.held = [];
+    this.heldBytes = 0;
+    this.droppedWhileDown = 0;
+    this.up = true;
+    for (const m of held) {
+      try {
+        this.nc.publish(m.subject, m.bytes);
+      } catch (err) {
+        log.warn({ err, subject: m.subject }, 'held publish not sent');
+      }
+    }
   }
 
   connection(): BusConnection {
@@ -99,8 +121,19 @@ export class NatsBus implements Bus {
   publish(subject: string, data?: Payload): void {
     this.checkOpen();
     publishTokens(subject);
+    const bytes = encodePayload(data);
+    if (!this.up) {
+      // Held until the reconnect; past the bound the newest are dropped (the held ones stay in order).
+      const size = subject.length + bytes.length;
+      if (this.heldBytes + size > this.cfg.reconnectBufferBytes) this.droppedWhileDown++;
+      else {
+        this.held.push({ subject, bytes });
+        this.heldBytes += size;
+      }
+      return;
+    }
     try {
-      this.nc.publish(subject, encodePayload(data));
+      this.nc.publish(subject, bytes);
     } catch (err) {
       throw mapNatsError(err, { subject });
     }
