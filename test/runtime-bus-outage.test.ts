@@ -153,6 +153,32 @@ describe('runtime: a NATS outage', () => {
     await output;
   }, 90_000);
 
+  it('an input that ends during the outage ends the stream once the bus is back (its event was held)', async () => {
+    const clip = await makeClip(join(dir.path, 'in-short.ts'), { seconds: 4, fps: 30, gop: 30, width: 160, height: 120 });
+    const inputFrames = (await probeFramePts(clip)).length;
+    nats = await startNatsServer();
+    node = await startNode({ actors: { maxFramesInFlight: 8 }, bus: { natsUrl: nats.url, reconnectTimeWaitMs: 250 } });
+    const n = node;
+    expect((await api(n.origin, 'POST', '/stream/start', startBody(n, { id: 'shortie' }))).status).toBe(200);
+    const output = collectOutput(`${n.trickleBase}/shortie-out`, join(dir.path, 'shortie.ts'));
+    const ended = waitState(n, 'shortie', 'terminated', 60_000);
+    const published = publishClip(`${n.trickleBase}/shortie-in`, clip, { close: true });
+    await sleep(1_000);
+    await nats.kill();
+    await until('node sees the bus down', () => n.bus.connection() === 'down', 5_000);
+    await published;
+    // The input is over and its frames are out, but the news waits for the bus.
+    await sleep(3_000);
+    const isEnd = (e: (typeof n.events)[number]) => e.type === 'state' && e.actor === 'stream' && e.streamId === 'shortie' && e.state === 'terminated';
+    expect(n.events.some(isEnd)).toBe(false);
+    await nats.restart();
+    const st = await ended;
+    expect(st.end_reason).toBe('input_ended');
+    expect(st.worker_status.restart_count).toBe(0);
+    expect(st.frame_count).toBe(inputFrames);
+    expect((await probeFramePts((await output).path)).length).toBe(inputFrames);
+  }, 90_000);
+
   it('60 s: the same over a minute (past the restart budget of the old behaviour)', async () => {
     await runOutage(70, 60_000);
   }, 150_000);
