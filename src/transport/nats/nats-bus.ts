@@ -57,7 +57,7 @@ export class NatsBus implements Bus {
   private readonly buckets = new Map<string, Promise<KeyValue>>();
   private readonly cfg: Omit<BusConfig, 'natsUrl'>;
   private done = false;
-  /** False from a `disconnect` until the `reconnect` (nats.js buffers publishes meanwhile). */
+  /** False from a `disconnect` until the `reconnect`: publishes are held, requests refused. */
   private up = true;
   /** Publishes made while the connection is lost, sent in order on the reconnect (nats.js v3 drops
    *  its outbound buffer at each reconnect attempt); bounded by `reconnectBufferBytes`. */
