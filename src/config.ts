@@ -153,6 +153,14 @@ export const BusConfigSchema = z.object({
   maxReconnectAttempts: z.number().int().min(-1).default(-1),
   /** NATS: wait between reconnect attempts to the same server. */
   reconnectTimeWaitMs: z.number().int().min(0).default(1_000),
+  /** NATS: the client pings the server this often; with `maxPingsOut` unanswered in a row the
+   *  connection counts as lost (a server gone silently, without closing the socket). */
+  pingIntervalMs: z.number().int().positive().default(5_000),
+  maxPingsOut: z.number().int().min(1).default(2),
+  /** NATS: bytes of publishes the bus holds while the connection is lost and sends, in order, on the
+   *  reconnect (a worker's stream events: input ended, output failed...); beyond it publishes are
+   *  dropped and counted, so a long outage cannot grow memory. */
+  reconnectBufferBytes: z.number().int().min(0).default(8 * MiB),
   /** IPC bridge: how much longer than a request's timeout a child waits for the parent's answer
    *  before timing out on its own (only matters if the parent stopped answering). */
   bridgeTimeoutSlackMs: z.number().int().min(0).default(1_000),

@@ -25,6 +25,11 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, error: 'Payload Too Large', doc: 'The body exceeds the configured limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, error: 'Unsupported Media Type', doc: 'The body is not JSON.' },
   INTERNAL: { status: 500, error: 'Internal Server Error', doc: 'A bug: the message says where.' },
+  BUS_UNAVAILABLE: {
+    status: 503,
+    error: 'Service Unavailable',
+    doc: 'The bus (NATS) is disconnected and reconnecting: running streams go on; try again once /readyz is ready.',
+  },
   NO_CAPACITY: { status: 503, error: 'Service Unavailable', doc: 'This node runs its maximum number of streams, or is not ready.' },
   START_TIMEOUT: { status: 504, error: 'Gateway Timeout', doc: 'The stream did not reach `running` in time; `state` says where it got.' },
 } as const;

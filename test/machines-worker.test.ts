@@ -95,6 +95,62 @@ describe('worker machine', () => {
     r.actor.stop();
   });
 
+  test('bus down: heartbeat silence is not a crash; back up, the heartbeat timer starts afresh', async () => {
+    const r = rig();
+    await r.reach('running');
+    const timeout = testLimits.heartbeatIntervalMs * testLimits.heartbeatMisses;
+    r.clock.increment(timeout - 1);
+    r.fx.fromBus('w0', { type: 'BUS_DOWN' });
+    // A minute of silence while the bus is down: still running, nothing reaped.
+    for (let i = 0; i < 60; i++) r.clock.increment(1_000);
+    expect(r.state()).toBe('running');
+    expect(r.fx.calls.stop).toEqual([]);
+    expect(workerStatus(r.actor.getSnapshot()).restartCount).toBe(0);
+    r.fx.fromBus('w0', { type: 'BUS_UP' });
+    r.clock.increment(timeout - 1);
+    expect(r.state()).toBe('running');
+    r.fx.fromProcess('w0', { type: 'HEARTBEAT', stats: { fps: 30 } });
+    r.clock.increment(timeout - 1);
+    expect(r.state()).toBe('running');
+    // The bus is up and the worker silent: that is a hang again.
+    r.clock.increment(1);
+    expect(r.state()).toBe('restarting');
+    expect(r.actor.getSnapshot().context.lastError).toBe('heartbeat timeout');
+    r.actor.stop();
+  });
+
+  test('bus down before the worker runs: it runs without a heartbeat timer until the bus is back', async () => {
+    const r = rig();
+    r.fx.fromBus('w0', { type: 'BUS_DOWN' });
+    await r.reach('running');
+    const timeout = testLimits.heartbeatIntervalMs * testLimits.heartbeatMisses;
+    r.clock.increment(10 * timeout);
+    expect(r.state()).toBe('running');
+    expect(r.fx.calls.stop).toEqual([]);
+    r.fx.fromBus('w0', { type: 'BUS_UP' });
+    r.clock.increment(timeout);
+    expect(r.state()).toBe('restarting');
+    r.actor.stop();
+  });
+
+  test('bus down: a real exit restarts at once, and the new process is forked once the bus is back', async () => {
+    const r = rig();
+    await r.reach('running');
+    r.fx.fromBus('w0', { type: 'BUS_DOWN' });
+    r.fx.fromProcess('w0', { type: 'EXIT', code: 1, signal: null });
+    expect(r.state()).toBe('restarting');
+    expect(workerStatus(r.actor.getSnapshot()).restartCount).toBe(1);
+    // Backed off, yet no fork while the bus is down: a new process could not join it.
+    r.clock.increment(60_000);
+    expect(r.state()).toBe('restarting');
+    expect(r.fx.calls.spawn).toHaveLength(1);
+    r.fx.fromBus('w0', { type: 'BUS_UP' });
+    await r.reach('running');
+    expect(r.fx.calls.spawn).toHaveLength(2);
+    expect(workerStatus(r.actor.getSnapshot())).toMatchObject({ restartCount: 1, pid: 1001 });
+    r.actor.stop();
+  });
+
   test('restart backoff doubles from the base up to the cap, with jitter from the random source', async () => {
     const r = rig({ maxRestarts: 10, restartBackoffBaseMs: 100, restartBackoffMaxMs: 1_000 });
     // random 0.5 with equal jitter: 0.75 of min(base * 2^n, max).
@@ -370,7 +426,7 @@ describe('worker machine', () => {
   test('machine definitions serialise to JSON for the visualizer', () => {
     const worker = machineDefinition('worker') as { id: string; states: Record<string, unknown> };
     expect(worker.id).toBe('worker');
-    expect(Object.keys(worker.states).sort()).toEqual(['failed', 'live', 'restarting', 'spawning', 'stopping', 'terminated']);
+    expect(Object.keys(worker.states).sort()).toEqual(['failed', 'live', 'restarting', 'spawning', 'stopping', 'terminated', 'waitingForBus']);
     const stream = machineDefinition('stream') as { id: string; states: Record<string, unknown> };
     expect(Object.keys(stream.states).sort()).toEqual(['active', 'failed', 'stopping', 'terminated']);
     expect(Object.keys(machines).sort()).toEqual(['stream', 'worker']);

@@ -29,6 +29,7 @@ import { stopWorkerLogic } from './stop-worker.ts';
 import type { ActorSummary, StartStreamRequest, StreamStatus, UpdatePromptsRequest, UpdatePromptsResult, WorkspaceInfo } from './types.ts';
 import { closeStreamChannels, openStreamChannels } from './stream-channels.ts';
 import { warmupWorkerLogic } from './warmup-worker.ts';
+import { watchBusLogic } from './watch-bus.ts';
 import { watchWorkerLogic } from './watch-worker.ts';
 
 /** The stream machine with every effect of this runtime provided. */
@@ -42,6 +43,7 @@ export function provideStreamMachine(deps: EffectDeps) {
           applyPrompts: applyPromptsLogic(deps),
           watchWorker: watchWorkerLogic(deps),
           stopWorker: stopWorkerLogic(deps),
+          watchBus: watchBusLogic(deps),
         },
       }),
       attachSharedWorker: attachSharedWorkerLogic(deps),

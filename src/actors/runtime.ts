@@ -7,6 +7,7 @@ import { SfError, isSfError } from '../errors.ts';
 import { rootLogger, type Logger } from '../log.ts';
 import { BusError, type Bus } from '../transport/bus.ts';
 import { subjects } from '../transport/subjects.ts';
+import { busGuard } from './bus-guard.ts';
 import { unwrapReply, type StreamCommand } from './commands.ts';
 import { streamProcKey, type EffectDeps } from './deps.ts';
 import { HostedStream, provideStreamMachine } from './hosted-stream.ts';
@@ -57,6 +58,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const { config, bus } = opts;
   const logger = (opts.logger ?? rootLogger).child({ component: 'runtime', nodeId: config.nodeId });
   const registry = await Registry.open(bus, config);
+  const guard = busGuard(bus);
   const hosted = new Map<string, HostedStream>();
   const retention = new Map<HostedStream, NodeJS.Timeout>();
   const listeners = new Set<(e: RuntimeEvent) => void>();
@@ -95,6 +97,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const activeLocal = () => [...hosted.values()].filter((s) => !s.isEnded()).length;
 
   const heartbeat = async () => {
+    if (bus.connection() === 'down') return;
     await registry
       .heartbeat({ nodeId: config.nodeId, heartbeatAt: Date.now(), capacity: config.actors.maxStreams, running: activeLocal(), startedAt })
       .catch((err: unknown) => logger.debug({ err }, 'node heartbeat failed'));
@@ -137,7 +140,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       throw new SfError('STREAM_NOT_FOUND', `Stream ${id} not found`);
     }
     try {
-      const msg = await bus.request(subject, cmd, { timeoutMs });
+      const msg = await guard.run(() => bus.request(subject, cmd, { timeoutMs }));
       return unwrapReply(msg.json());
     } catch (err) {
       if (isSfError(err)) throw err;
@@ -173,10 +176,11 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     if (activeLocal() + reserved >= config.actors.maxStreams) {
       throw new SfError('NO_CAPACITY', `This node runs its maximum of ${config.actors.maxStreams} streams`);
     }
+    guard.check();
     reserved++;
     let stream: HostedStream;
     try {
-      const claim = await registry.claim(
+      const claim = await guard.run(() => registry.claim(
         {
           id: req.id,
           owner: config.nodeId,
@@ -194,7 +198,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
           updatedAt: Date.now(),
         },
         isAbandoned,
-      );
+      ));
       // An ended stream of that id (here or on another node) still answers status: drop it.
       const old = hosted.get(req.id);
       if (old) remove(old);
@@ -222,8 +226,14 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   }
 
   async function listStreams(): Promise<StreamStatus[]> {
-    const ids = new Set([...(await registry.streamIds().catch(() => [] as string[])), ...hosted.keys()]);
-    const all = await Promise.all([...ids].map((id) => getStream(id).catch(() => undefined)));
+    guard.check();
+    // A stream that fails to answer is left out, unless the bus is why: then the whole list fails.
+    const unlessBusDown = <T>(fallback: T) => (err: unknown): T => {
+      if (isSfError(err) && err.code === 'BUS_UNAVAILABLE') throw err;
+      return fallback;
+    };
+    const ids = new Set([...(await guard.run(() => registry.streamIds()).catch(unlessBusDown([] as string[]))), ...hosted.keys()]);
+    const all = await Promise.all([...ids].map((id) => getStream(id).catch(unlessBusDown(undefined))));
     return all.filter((s): s is StreamStatus => s !== undefined).sort((a, b) => a.request_id.localeCompare(b.request_id));
   }
 
@@ -267,6 +277,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       const reasons: string[] = [];
       if (closing) reasons.push('shutting down');
       if (bus.isClosed()) reasons.push('bus closed');
+      else if (bus.connection() === 'down') reasons.push('bus unavailable (reconnecting)');
       if (running >= config.actors.maxStreams) reasons.push('no capacity');
       return { ready: reasons.length === 0, reasons, capacity: config.actors.maxStreams, running };
     },
@@ -288,6 +299,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       if (closing) return;
       closing = true;
       clearInterval(heartbeatTimer);
+      guard.close();
       await Promise.all([...hosted.values()].map((s) => s.stop().catch(() => undefined)));
       for (const s of [...hosted.values()]) remove(s);
       await procs.closeAll();

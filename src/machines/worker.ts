@@ -4,6 +4,12 @@
 //
 //   spawning -> live.warmup -> live.running <-> restarting -> ... ; any -> stopping -> terminated
 //   a crash with no restart budget left -> failed (the process is reaped first)
+//
+// The bus (BUS_DOWN / BUS_UP from `watchBus`): heartbeats travel on it, so while it is down their
+// silence proves nothing. A running worker then waits for the bus instead of timing out (its
+// process and media path do not need the bus), and gets a full heartbeat timeout once it is back;
+// a crashed worker is respawned only when the bus is up (a fresh process must join it). A real
+// EXIT still counts at once.
 import { assign, enqueueActions, fromCallback, fromPromise, setup, type SnapshotFrom } from 'xstate';
 import { ActorNotProvidedError, errorMessage, isPromptRejection } from './errors.ts';
 import {
@@ -42,6 +48,9 @@ export type WorkerEvent =
   | { type: 'EXIT'; code: number | null; signal: string | null }
   | { type: 'STOP' }
   | { type: 'RESTART' }
+  /** The host's bus connection was lost / is back (from `watchBus`). */
+  | { type: 'BUS_DOWN' }
+  | { type: 'BUS_UP' }
   | { type: 'UPDATE_PROMPTS'; prompts: StreamPrompt[]; width?: number; height?: number; warmup?: boolean };
 
 /**
@@ -79,6 +88,8 @@ export interface WorkerContext {
   failReason: string | undefined;
   lastStats: WorkerStats | undefined;
   lastHeartbeatAt: number | undefined;
+  /** The host's bus connection, as BUS_DOWN / BUS_UP last said (up until told otherwise). */
+  busUp: boolean;
   /** Prompts waiting for `applyPrompts` (a prompt swap without re-warm). */
   pendingPrompts: StreamPrompt[] | undefined;
   /** A prompt update arrived that the next warmup will apply and must be answered. */
@@ -109,6 +120,10 @@ export interface WatchWorkerInput {
   streamId: string;
   workerId: string;
   pid: number | undefined;
+}
+export interface WatchBusInput {
+  streamId: string;
+  workerId: string;
 }
 export interface StopWorkerInput {
   streamId: string;
@@ -147,6 +162,9 @@ const workerSetup = setup({
     watchWorker: fromCallback<WorkerEvent, WatchWorkerInput>(() => notProvided('watchWorker')()),
     /** Graceful stop, then kill; resolve once the process is gone (at once when pid is undefined). */
     stopWorker: fromPromise<void, StopWorkerInput>(async () => notProvided('stopWorker')()),
+    /** Send back BUS_DOWN / BUS_UP as the host's bus connection changes (BUS_DOWN at once if it is
+     *  down now). Runs for the actor's whole life. Default: a bus that is always up (sends nothing). */
+    watchBus: fromCallback<WorkerEvent, WatchBusInput>(() => undefined),
   },
   delays: {
     startTimeout: ({ context }) => context.limits.startTimeoutMs,
@@ -155,6 +173,7 @@ const workerSetup = setup({
   },
   guards: {
     processAlive: ({ context }) => context.pid !== undefined,
+    busDown: ({ context }) => !context.busUp,
     noBackoff: ({ context }) => context.backoffMs <= 0,
     /** This crash would be restart number maxRestarts + 1 inside the window. */
     restartBudgetExhausted: ({ context }) =>
@@ -215,6 +234,8 @@ const workerSetup = setup({
     })),
     dropPendingPrompts: assign({ pendingPrompts: undefined }),
     clearWarmupPending: assign({ promptUpdateWarmupPending: false }),
+    recordBusDown: assign({ busUp: false }),
+    recordBusUp: assign({ busUp: true }),
   },
 });
 
@@ -258,11 +279,16 @@ export const workerMachine = workerSetup.createMachine({
     failReason: undefined,
     lastStats: undefined,
     lastHeartbeatAt: undefined,
+    busUp: true,
     pendingPrompts: undefined,
     promptUpdateWarmupPending: false,
   }),
   initial: 'spawning',
+  invoke: { src: 'watchBus', input: ids },
   on: {
+    // States that act on the bus handle these themselves (and record them too).
+    BUS_DOWN: { actions: 'recordBusDown' },
+    BUS_UP: { actions: 'recordBusUp' },
     // Stats are worth keeping in any state; the liveness region below also restarts its timer.
     HEARTBEAT: {
       actions: [
@@ -346,11 +372,13 @@ export const workerMachine = workerSetup.createMachine({
           entry: { type: 'notify', params: ({ context }) => ({ type: 'WORKER_RUNNING', workerId: context.workerId, pid: context.pid }) },
           states: {
             liveness: {
-              initial: 'watching',
+              initial: 'checking',
               states: {
+                checking: { always: [{ guard: 'busDown', target: 'waitingForBus' }, { target: 'watching' }] },
                 watching: {
                   after: { heartbeatTimeout: crash(() => 'heartbeat timeout') },
                   on: {
+                    BUS_DOWN: { target: 'waitingForBus', actions: 'recordBusDown' },
                     HEARTBEAT: {
                       // Re-entering restarts the heartbeat timer.
                       target: 'watching',
@@ -368,6 +396,10 @@ export const workerMachine = workerSetup.createMachine({
                       ],
                     },
                   },
+                },
+                // No heartbeat timer: their silence is the bus's. Back up, the timer starts afresh.
+                waitingForBus: {
+                  on: { BUS_UP: { target: 'watching', actions: 'recordBusUp' } },
                 },
               },
             },
@@ -461,9 +493,20 @@ export const workerMachine = workerSetup.createMachine({
           },
         },
       },
-      onDone: { target: 'spawning', actions: 'clearProcess' },
+      onDone: [
+        { guard: 'busDown', target: 'waitingForBus', actions: 'clearProcess' },
+        { target: 'spawning', actions: 'clearProcess' },
+      ],
       on: {
         EXIT: { actions: 'recordExit' },
+        STOP: '#worker.stopping',
+        UPDATE_PROMPTS: { actions: 'storePromptsForWarmup' },
+      },
+    },
+    // Reaped and backed off, but a new process could not join the bus: respawn once it is back.
+    waitingForBus: {
+      on: {
+        BUS_UP: { target: 'spawning', actions: 'recordBusUp' },
         STOP: '#worker.stopping',
         UPDATE_PROMPTS: { actions: 'storePromptsForWarmup' },
       },
@@ -523,6 +566,8 @@ export type WorkerStateName = 'spawning' | 'warmup' | 'running' | 'restarting' |
 export function workerStateName(snapshot: WorkerSnapshot): WorkerStateName {
   if (snapshot.matches({ live: 'warmup' })) return 'warmup';
   if (snapshot.matches({ live: 'running' })) return 'running';
+  // Between two processes, as during the backoff: the API's word for it is `restarting`.
+  if (snapshot.matches('waitingForBus')) return 'restarting';
   const v = snapshot.value;
   return (typeof v === 'string' ? v : Object.keys(v)[0]) as WorkerStateName;
 }

@@ -17,7 +17,9 @@ async function connect(env: WorkerEnv, log: Logger): Promise<Bus> {
     // Loaded only when used: a worker on the embedded bus never loads the NATS client.
     const { connectNatsBus } = await import('../transport/nats/nats-bus.ts');
     const { natsUrl: _url, ...rest } = env.config.bus;
-    return connectNatsBus(env.natsUrl, { ...rest, name: env.procId, logger: log });
+    // Reconnects forever whatever the node's setting: the media path does not need the bus, so an
+    // outage must not end it (the bus holds its events meanwhile, up to bus.reconnectBufferBytes).
+    return connectNatsBus(env.natsUrl, { ...rest, maxReconnectAttempts: -1, name: env.procId, logger: log });
   }
   return connectParentBus({ requestTimeoutMs: env.config.bus.requestTimeoutMs, maxPendingMessages: env.config.bus.maxPendingMessages, logger: log });
 }

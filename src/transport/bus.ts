@@ -54,6 +54,12 @@ export type BusStatus =
   | { type: 'slowConsumer'; subject: string; dropped: number }
   | { type: 'close' };
 
+/**
+ * Whether the bus can carry messages now: 'down' while the connection to the server is lost (NATS
+ * reconnecting) and once the bus is closed. The embedded bus is 'up' until it closes.
+ */
+export type BusConnection = 'up' | 'down';
+
 export type KvOperation = 'PUT' | 'DEL';
 
 export interface KvEntry {
@@ -108,8 +114,11 @@ export interface Bus {
   kv(bucket: string): Promise<KeyValue>;
   /** Resolves once everything sent so far (subscriptions included) reached the server. */
   flush(): Promise<void>;
-  /** A new iterator of status events from now on; ends when the bus closes. */
+  /** A new iterator of status events from now on; ends when the bus closes. `connection()` changes
+   *  only with a `disconnect`, `reconnect` or `close` event, so a reader re-reads it after each. */
   status(): AsyncIterable<BusStatus>;
+  /** The connection as of now (see BusConnection). */
+  connection(): BusConnection;
   close(): Promise<void>;
   /** Resolves when the bus is closed, by `close()` or because its connection ended. */
   readonly closed: Promise<void>;
@@ -127,6 +136,7 @@ export type BusErrorCode =
   | 'BUS_DECODE'
   | 'BUS_BRIDGE_UNAVAILABLE'
   | 'BUS_CONNECT'
+  | 'BUS_DISCONNECTED'
   | 'KV_REVISION_MISMATCH'
   | 'KV_INVALID_KEY'
   | 'KV_INVALID_BUCKET'
@@ -183,6 +193,13 @@ export class BusBridgeUnavailableError extends BusError {
 export class BusConnectError extends BusError {
   constructor(readonly url: string, options?: ErrorOptions) {
     super('BUS_CONNECT', `cannot connect to ${url}`, options);
+  }
+}
+
+/** The connection to the bus server is lost for now (NATS reconnecting): refused at once, not timed out. */
+export class BusDisconnectedError extends BusError {
+  constructor(message = 'the bus is disconnected (reconnecting)', options?: ErrorOptions) {
+    super('BUS_DISCONNECTED', message, options);
   }
 }
 

@@ -266,11 +266,13 @@ export function busContract(name: string, makeFabric: () => Promise<BusFabric>):
         })();
         const sub = bus.subscribe(uniq('cl'));
         await bus.flush();
+        expect(bus.connection()).toBe('up');
         await bus.close();
         await bus.closed;
         await sub.closed;
         await statusDone;
         expect(bus.isClosed()).toBe(true);
+        expect(bus.connection()).toBe('down');
         expect(statuses.at(-1)).toEqual({ type: 'close' });
         expect(() => bus.publish('x', 1)).toThrow(BusClosedError);
         await expect(bus.request('x', 1)).rejects.toBeInstanceOf(BusClosedError);

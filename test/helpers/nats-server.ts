@@ -9,9 +9,14 @@ import { freePort } from './ports.ts';
 export interface NatsServerHandle {
   url: string;
   port: number;
+  /** The running server's pid (a new one after `restart`). */
   pid: number;
   /** Kills the server (SIGTERM, then SIGKILL) and removes its JetStream store. */
   stop(): Promise<void>;
+  /** An outage: SIGKILLs the server by pid and waits for its exit, keeping its store. */
+  kill(): Promise<void>;
+  /** The end of an outage: the server again, on the same port with the same store. */
+  restart(): Promise<void>;
 }
 
 export interface StartNatsServerOptions {
@@ -25,6 +30,8 @@ export interface RunningNatsServer {
   pid: number;
   /** SIGTERM (then SIGKILL after 5 s), wait for the exit, remove `ownedDir`. Safe to call twice. */
   stop(): Promise<void>;
+  /** SIGKILL, wait for the exit; `ownedDir` stays. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -74,15 +81,35 @@ export async function spawnNatsServer(
   }
   // Keep reading so a chatty server never blocks on a full pipe.
   child.stderr!.resume();
-  return { pid: child.pid!, stop };
+  const kill = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
+  return { pid: child.pid!, stop, kill };
 }
 
 export async function startNatsServer(opts: StartNatsServerOptions = {}): Promise<NatsServerHandle> {
   const storeDir = await mkdtemp(join(tmpdir(), 'sf-nats-'));
   const port = await freePort();
-  const server = await spawnNatsServer(['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(opts.args ?? [])], {
-    ownedDir: storeDir,
-    readyTimeoutMs: opts.readyTimeoutMs,
-  });
-  return { url: `nats://127.0.0.1:${port}`, port, ...server };
+  const spawnIt = () =>
+    spawnNatsServer(['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(opts.args ?? [])], {
+      ownedDir: storeDir,
+      readyTimeoutMs: opts.readyTimeoutMs,
+    });
+  let server = await spawnIt();
+  const handle: NatsServerHandle = {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    pid: server.pid,
+    stop: () => server.stop(),
+    kill: () => server.kill(),
+    async restart() {
+      await server.kill();
+      server = await spawnIt();
+      handle.pid = server.pid;
+    },
+  };
+  return handle;
 }

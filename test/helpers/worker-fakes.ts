@@ -8,6 +8,7 @@ import {
   type SpawnWorkerOutput,
   type StopWorkerInput,
   type WarmupWorkerInput,
+  type WatchBusInput,
   type WatchWorkerInput,
   type WorkerEvent,
   type WorkerLimits,
@@ -31,12 +32,15 @@ export interface FakeWorkerEffects {
   /** Send an event from the watcher of a worker, as the process (exit, heartbeat) would. */
   fromProcess(workerId: string, event: WorkerEvent): void;
   watching(workerId: string): boolean;
+  /** Send BUS_DOWN / BUS_UP from the bus watcher of a worker, as the host's bus connection would. */
+  fromBus(workerId: string, event: { type: 'BUS_DOWN' } | { type: 'BUS_UP' }): void;
   logic: ReturnType<typeof workerMachine.provide>;
 }
 
 export function fakeWorkerEffects(): FakeWorkerEffects {
   let nextPid = 1000;
   const watchers = new Map<string, (e: WorkerEvent) => void>();
+  const busWatchers = new Map<string, (e: WorkerEvent) => void>();
   const fx: Omit<FakeWorkerEffects, 'logic'> = {
     calls: { spawn: [], warmup: [], apply: [], stop: [], watch: [] },
     script: { spawn: [], warmup: [], apply: [], stop: [] },
@@ -47,6 +51,11 @@ export function fakeWorkerEffects(): FakeWorkerEffects {
       send(event);
     },
     watching: (workerId) => watchers.has(workerId),
+    fromBus(workerId, event) {
+      const send = busWatchers.get(workerId);
+      if (!send) throw new Error(`no bus watcher for ${workerId}`);
+      send(event);
+    },
   };
   async function play<T>(name: keyof FakeWorkerEffects['script'], signal: AbortSignal, value: () => T): Promise<T> {
     const outcome = fx.script[name].shift() ?? 'ok';
@@ -83,6 +92,10 @@ export function fakeWorkerEffects(): FakeWorkerEffects {
         fx.calls.watch.push(input);
         watchers.set(input.workerId, sendBack);
         return () => watchers.delete(input.workerId);
+      }),
+      watchBus: fromCallback<WorkerEvent, WatchBusInput>(({ input, sendBack }) => {
+        busWatchers.set(input.workerId, sendBack);
+        return () => busWatchers.delete(input.workerId);
       }),
     },
   });

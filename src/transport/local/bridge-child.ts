@@ -13,6 +13,7 @@ import {
   makeMsg,
   type Bus,
   type BusMsg,
+  type BusConnection,
   type BusStatus,
   type BusSubscription,
   type KeyValue,
@@ -151,6 +152,10 @@ class ChildBus implements Bus {
   async flush(): Promise<void> {
     this.checkOpen();
     await this.call({ op: 'flush', id: 0 });
+  }
+
+  connection(): BusConnection {
+    return this.done ? 'down' : 'up';
   }
 
   status(): AsyncIterable<BusStatus> {

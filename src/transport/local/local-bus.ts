@@ -12,6 +12,7 @@ import {
   makeMsg,
   type Bus,
   type BusMsg,
+  type BusConnection,
   type BusStatus,
   type BusSubscription,
   type KeyValue,
@@ -124,6 +125,10 @@ export class LocalBus implements Bus {
 
   async flush(): Promise<void> {
     this.checkOpen();
+  }
+
+  connection(): BusConnection {
+    return this.isClosed() ? 'down' : 'up';
   }
 
   status(): AsyncIterable<BusStatus> {

@@ -8,9 +8,11 @@ import { rootLogger, type Logger } from '../../log.ts';
 import {
   BusClosedError,
   BusConnectError,
+  BusDisconnectedError,
   encodePayload,
   makeMsg,
   type Bus,
+  type BusConnection,
   type BusMsg,
   type BusStatus,
   type BusSubscription,
@@ -55,6 +57,13 @@ export class NatsBus implements Bus {
   private readonly buckets = new Map<string, Promise<KeyValue>>();
   private readonly cfg: Omit<BusConfig, 'natsUrl'>;
   private done = false;
+  /** False from a `disconnect` until the `reconnect`: publishes are held, requests refused. */
+  private up = true;
+  /** Publishes made while the connection is lost, sent in order on the reconnect (nats.js v3 drops
+   *  its outbound buffer at each reconnect attempt); bounded by `reconnectBufferBytes`. */
+  private held: Array<{ subject: string; bytes: Uint8Array }> = [];
+  private heldBytes = 0;
+  private droppedWhileDown = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -68,7 +77,10 @@ export class NatsBus implements Bus {
       for await (const s of nc.status()) {
         const mapped = mapStatus(s);
         if (mapped) {
-          log.debug({ status: mapped.type }, 'NATS status');
+          if (mapped.type === 'disconnect') this.up = false;
+          if (mapped.type === 'reconnect') this.sendHeld(log);
+          if (mapped.type === 'disconnect' || mapped.type === 'reconnect') log.info({ status: mapped.type, server: mapped.server }, 'NATS connection');
+          else log.debug({ status: mapped.type }, 'NATS status');
           this.statusHub.emit(mapped);
         }
       }
@@ -76,6 +88,8 @@ export class NatsBus implements Bus {
     this.closed = nc.closed().then((err) => {
       if (err) log.warn({ err }, 'NATS connection closed with an error');
       this.done = true;
+      this.up = false;
+      this.held = [];
       this.statusHub.end();
     });
   }
@@ -84,11 +98,42 @@ export class NatsBus implements Bus {
     return this.done || this.nc.isClosed();
   }
 
+  private sendHeld(log: Logger): void {
+    const held = this.held;
+    if (this.droppedWhileDown) log.warn({ sent: held.length, dropped: this.droppedWhileDown }, 'publishes dropped while NATS was unreachable');
+    this.held = [];
+    this.heldBytes = 0;
+    this.droppedWhileDown = 0;
+    this.up = true;
+    for (const m of held) {
+      try {
+        this.nc.publish(m.subject, m.bytes);
+      } catch (err) {
+        log.warn({ err, subject: m.subject }, 'held publish not sent');
+      }
+    }
+  }
+
+  connection(): BusConnection {
+    return this.up && !this.isClosed() ? 'up' : 'down';
+  }
+
   publish(subject: string, data?: Payload): void {
     this.checkOpen();
     publishTokens(subject);
+    const bytes = encodePayload(data);
+    if (!this.up) {
+      // Held until the reconnect; past the bound the newest are dropped (the held ones stay in order).
+      const size = subject.length + bytes.length;
+      if (this.heldBytes + size > this.cfg.reconnectBufferBytes) this.droppedWhileDown++;
+      else {
+        this.held.push({ subject, bytes });
+        this.heldBytes += size;
+      }
+      return;
+    }
     try {
-      this.nc.publish(subject, encodePayload(data));
+      this.nc.publish(subject, bytes);
     } catch (err) {
       throw mapNatsError(err, { subject });
     }
@@ -136,6 +181,8 @@ export class NatsBus implements Bus {
     this.checkOpen();
     publishTokens(subject);
     const timeoutMs = opts.timeoutMs ?? this.cfg.requestTimeoutMs;
+    // Nobody can answer while the connection is lost: refused now rather than timed out later.
+    if (!this.up) throw new BusDisconnectedError(`no connection to NATS: request on ${subject} not sent`);
     try {
       const m = await this.nc.request(subject, encodePayload(data), { timeout: timeoutMs });
       return makeMsg(m.subject, m.data, m.reply, (to, bytes) => this.nc.publish(to, bytes));
@@ -200,6 +247,8 @@ export async function connectNatsBus(url: string, opts: NatsBusOptions = {}): Pr
       timeout: cfg.connectTimeoutMs,
       maxReconnectAttempts: cfg.maxReconnectAttempts,
       reconnectTimeWait: cfg.reconnectTimeWaitMs,
+      pingInterval: cfg.pingIntervalMs,
+      maxPingOut: cfg.maxPingsOut,
     });
     return new NatsBus(nc, opts);
   } catch (err) {
