@@ -336,12 +336,24 @@ export async function runChaos(): Promise<boolean> {
     }
     for (const [i, f] of faults.entries()) if ([...lost[i].values()].some((n) => n > 0)) f.ok = false;
 
+    // The longest silence of each stream's output while a fault's phase lasted (what a viewer sees).
+    const gapMs = faults.map((f) =>
+      STREAMS.map((id) => {
+        const from = t0 + f.at * 1000;
+        const to = t0 + f.until * 1000;
+        const at = [...subs.get(id)!.frames.values()].map((x) => x.lastByteAt).filter((x) => x >= from && x < to).sort((x, y) => x - y);
+        let g = at.length ? at[0] - from : to - from;
+        for (let i = 1; i < at.length; i++) g = Math.max(g, at[i] - at[i - 1]);
+        return g;
+      }),
+    );
     console.log(`3 streams ${SIZE}x${SIZE}@${FPS}, one 1 s segment each per second, invert prompt; serve --nats (nats-server ${nats.url}); faults in turn:\n`);
-    console.log('| fault | at s | frames lost beyond its window (s0 / s1 / s2) | recovery ms | notes | ok |');
-    console.log('|---|---:|---|---:|---|---|');
+    console.log('| fault | at s | frames lost beyond its window (s0 / s1 / s2) | longest output gap ms (s0 / s1 / s2) | recovery ms | notes | ok |');
+    console.log('|---|---:|---|---|---:|---|---|');
     for (const [i, f] of faults.entries()) {
       const l = STREAMS.map((s) => lost[i].get(s) ?? 0).join(' / ');
-      console.log(`| ${f.name} | ${f.at} | ${l} | ${Number.isFinite(f.recoveryMs) ? f.recoveryMs.toFixed(0) : 'n/a'} | ${f.notes.join('<br>').replace(/\|/g, '\\|')} | ${f.ok ? 'yes' : '**no**'} |`);
+      const g = gapMs[i].map((x) => x.toFixed(0)).join(' / ');
+      console.log(`| ${f.name} | ${f.at} | ${l} | ${g} | ${Number.isFinite(f.recoveryMs) ? f.recoveryMs.toFixed(0) : 'n/a'} | ${f.notes.join('<br>').replace(/\|/g, '\\|')} | ${f.ok ? 'yes' : '**no**'} |`);
     }
     const allClosed = open.length === 0;
     console.log(`\nChannels closed at the end: ${closed.length}/${closed.length + open.length}${open.length ? ` (still open: ${open.join(', ')})` : ''}.`);
