@@ -99,6 +99,14 @@ describe('stream channels: created at start, closed at every end', () => {
     expect((await api(node.origin, 'DELETE', '/stream/stopped')).status).toBe(200);
     for (const ch of ['stopped-out', 'stopped-events', 'ended-out', 'ended-events']) await expectClosedWithin(`${node.trickleBase}/${ch}`, 1_000);
   }, 120_000);
+
+  it('a node that shuts down closes the channels of every stream it ran', async () => {
+    node = await startNode();
+    for (const id of ['down1', 'down2']) expect((await api(node.origin, 'POST', '/stream/start', startBody(node, { id, events: true }))).status).toBe(200);
+    // The runtime's own close (what SIGTERM on `serve` runs); the trickle server stays up to be asked.
+    await node.runtime.close();
+    for (const ch of ['down1-out', 'down1-events', 'down2-out', 'down2-events']) await expectClosedWithin(`${node.trickleBase}/${ch}`, 1_000);
+  }, 60_000);
 });
 
 describe('stream URLs: query strings and redirects', () => {

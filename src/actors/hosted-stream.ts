@@ -251,6 +251,7 @@ export class HostedStream {
     const hb = WorkerHeartbeat.safeParse(m.json());
     if (!hb.success || hb.data.workerId !== this.statsWorker()) return;
     const { stats, pid } = hb.data;
+    if (hb.data.inputEnded && !this.draining && !this.isEnding()) this.onInputEnded(hb.data.inputEnded.reason, hb.data.inputEnded.detail);
     if (stats.lastOutputPts !== undefined) {
       this.lastOutputPts = stats.lastOutputPts;
       this.lastInputPts = stats.lastInputPts;
@@ -296,8 +297,7 @@ export class HostedStream {
     const e = parsed.data;
     switch (e.type) {
       case 'input_ended':
-        this.log.info({ reason: e.reason, detail: e.detail }, 'input ended');
-        this.drainThenEnd(e.reason === 'input_timeout' ? 'input_timeout' : 'input_ended');
+        this.onInputEnded(e.reason, e.detail);
         break;
       case 'output_failed':
         this.actor.send({ type: 'OUTPUT_FAILED', reason: e.reason });
@@ -316,6 +316,11 @@ export class HostedStream {
         this.log.info({ kind: e.kind, stream: e.stream, from: e.from_pts, to: e.to_pts, offset: e.offset }, 'input timestamps jumped; output continues rebased');
         break;
     }
+  }
+
+  private onInputEnded(reason: 'input_ended' | 'input_timeout' | 'control_closed', detail: string | undefined): void {
+    this.log.info({ reason, detail }, 'input ended');
+    this.drainThenEnd(reason === 'input_timeout' ? 'input_timeout' : 'input_ended');
   }
 
   /**

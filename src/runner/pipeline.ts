@@ -98,7 +98,7 @@ export class StreamPipeline {
   private started = false;
   private closed = false;
   private firstOutput = false;
-  private inputEnded = false;
+  private inputEnded: WorkerHeartbeat['inputEnded'] = undefined;
   /** How the input ended, set by the input side and reported when the processing side has drained. */
   private inputEnd: { reason: 'input_ended' | 'input_timeout'; detail: string } | null = null;
   private input: TrickleSubscriber | null = null;
@@ -255,7 +255,7 @@ export class StreamPipeline {
     for (const item of this.queue.drainRemaining()) if (item.type === 'unit' && item.unit.kind === 'video') this.stats.drop(DropReason.closed);
     this.releaseSegments();
     // A last heartbeat carries the final window's figures (drops included) and the last pts.
-    if (this.router.count) this.report.heartbeat(this.router.workerIds, this.router.activePromptId, this.snapshotForHeartbeat());
+    if (this.router.count) this.report.heartbeat(this.router.workerIds, this.router.activePromptId, this.snapshotForHeartbeat(), this.inputEnded);
     await this.publisher?.close().catch((err: unknown) => this.log.warn({ err }, 'closing the output channel failed'));
     this.sendStatus();
     await this.report.close();
@@ -343,7 +343,7 @@ export class StreamPipeline {
 
   private endInput(reason: 'input_ended' | 'input_timeout' | 'control_closed', detail: string): void {
     if (this.inputEnded) return;
-    this.inputEnded = true;
+    this.inputEnded = { reason, detail };
     this.degraded.stop();
     this.log.info({ reason, detail }, 'input ended');
     this.report.emit({ type: 'input_ended', reason, detail });
@@ -586,7 +586,7 @@ export class StreamPipeline {
   private heartbeat(): void {
     if (this.closed || this.router.count === 0) return;
     // One stats window per stream per interval: every worker's heartbeat carries the same snapshot.
-    this.report.heartbeat(this.router.workerIds, this.router.activePromptId, this.snapshotForHeartbeat());
+    this.report.heartbeat(this.router.workerIds, this.router.activePromptId, this.snapshotForHeartbeat(), this.inputEnded);
   }
 
   private sendStatus(): void {

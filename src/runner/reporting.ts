@@ -55,9 +55,9 @@ export class StreamReporter {
     }
   }
 
-  heartbeat(workerIds: readonly string[], activePromptId: string, stats: WorkerHeartbeat['stats']): void {
+  heartbeat(workerIds: readonly string[], activePromptId: string, stats: WorkerHeartbeat['stats'], inputEnded?: WorkerHeartbeat['inputEnded']): void {
     for (const workerId of workerIds) {
-      const hb: WorkerHeartbeat = { pid: this.pid, streamId: this.streamId, workerId, activePromptId, stats };
+      const hb: WorkerHeartbeat = { pid: this.pid, streamId: this.streamId, workerId, activePromptId, stats, ...(inputEnded ? { inputEnded } : {}) };
       try {
         this.bus.publish(subjects.workerHb(this.streamId, workerId), hb);
       } catch (err) {

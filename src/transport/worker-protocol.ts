@@ -102,6 +102,8 @@ export const WorkerHeartbeat = z.object({
   workerId: z.string(),
   activePromptId: z.string(),
   stats: WorkerStats,
+  /** Set once the input is over: repeated by every heartbeat, so a lost `input_ended` event (a bus outage) is not the end's only news. */
+  inputEnded: z.object({ reason: z.enum(['input_ended', 'input_timeout', 'control_closed']), detail: z.string().optional() }).optional(),
 });
 export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;
 
