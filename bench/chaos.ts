@@ -10,9 +10,9 @@
 // worker's stream has one: from the kill until its new worker's first output), the recovery time,
 // and at the end whether every channel closed. Exits 1 when any figure breaks its bar.
 import '../src/polyfill.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { startNatsServer, type NatsServerHandle } from '../test/helpers/nats-server.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 
 import { call, startStream, streamStatus, workerPid } from './glass/api.ts';
 import { keepAliveAgent, parseBase, simpleRequest, sleep, type Target } from './glass/http.ts';
-import { freePort, killAllChildren, startService, type ServiceNode } from './glass/procs.ts';
+import { killAllChildren, startService, type ServiceNode } from './glass/procs.ts';
 import { StampingSubscriber } from './glass/subscriber.ts';
 import { cutSegments, scanTs, type ClipSegment } from './glass/ts.ts';
 import type http from 'node:http';
@@ -56,45 +56,6 @@ async function makeClip(dir: string, seconds: number): Promise<Buffer> {
     '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', String(FPS), '-keyint_min', String(FPS), '-sc_threshold', '0', '-bf', '0',
     '-c:a', 'aac', '-b:a', '48k', '-f', 'mpegts', path]);
   return readFileSync(path);
-}
-
-// ---- nats-server ---------------------------------------------------------------------------------
-
-class Nats {
-  proc: ChildProcess | null = null;
-  constructor(
-    readonly port: number,
-    private readonly storeDir: string,
-  ) {}
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-  async start(): Promise<void> {
-    const p = spawn('nats-server', ['-js', '-sd', this.storeDir, '-a', '127.0.0.1', '-p', String(this.port)], { stdio: 'ignore' });
-    this.proc = p;
-    const deadline = performance.now() + 15_000;
-    while (performance.now() < deadline) {
-      if (await this.listening()) return;
-      await sleep(50);
-    }
-    throw new Error('nats-server did not start');
-  }
-  private listening(): Promise<boolean> {
-    return new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port: this.port, method: 'GET', path: '/' });
-      req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code !== 'ECONNREFUSED'));
-      req.setTimeout(300, () => req.destroy());
-      req.end();
-    });
-  }
-  async kill(): Promise<void> {
-    const p = this.proc;
-    this.proc = null;
-    if (!p || p.exitCode !== null) return;
-    const gone = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await gone;
-  }
 }
 
 // ---- live publisher: segments at their due times, seq continuing, garbage or a timestamp reset on cue
@@ -171,8 +132,7 @@ export async function runChaos(): Promise<boolean> {
   const dir = mkdtempSync(join(tmpdir(), 'sf-chaos-'));
   const agent = keepAliveAgent();
   let node: ServiceNode | null = null;
-  const nats = new Nats(await freePort(), join(dir, 'js'));
-  liveNats = nats;
+  let nats: NatsServerHandle | null = null;
   const faults: Fault[] = [];
   const subs = new Map<string, StampingSubscriber>();
   const feeds: Feed[] = [];
@@ -192,7 +152,8 @@ export async function runChaos(): Promise<boolean> {
     const bytes = await makeClip(dir, end + 4);
     const segments = cutSegments(bytes, scanTs(bytes));
     log(`clip ${segments.length} segments; run ${end} s`);
-    await nats.start();
+    nats = await startNatsServer();
+    liveNats = nats;
     node = await startService(dir, join(dir, 'ws'), 8, 'chaos', ['--nats', nats.url]);
     const t = parseBase(node.trickle);
     const api = node.api;
@@ -247,7 +208,7 @@ export async function runChaos(): Promise<boolean> {
       f.notes.push(`during: /readyz ${ready.status}, status ${status.status} in ${status.ms.toFixed(0)} ms, start ${start2.status} in ${start2.ms.toFixed(0)} ms`);
       if (ready.status !== 503 || status.status !== 503 || status.ms > API_BAR_MS || start2.status !== 503 || start2.ms > API_BAR_MS) f.ok = false;
       await at(start + secs);
-      await nats.start();
+      await nats.restart();
       const back = performance.now();
       while (performance.now() < t0 + f.until * 1000) {
         const r = await call('GET', `${api}/readyz`, undefined, 2_000);
@@ -366,17 +327,17 @@ export async function runChaos(): Promise<boolean> {
     for (const f of feeds) f.stop();
     for (const s of subs.values()) await s.stop().catch(() => undefined);
     await node?.stop().catch(() => undefined);
-    await nats.kill();
+    await nats?.stop();
     agent.destroy();
     if (process.env.SF_CHAOS_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
     else console.log(`(kept ${dir})`);
   }
 }
 
-let liveNats: Nats | null = null;
+let liveNats: NatsServerHandle | null = null;
 const onSignal = () => {
   killAllChildren();
-  liveNats?.proc?.kill('SIGKILL');
+  if (liveNats) process.kill(liveNats.pid, 'SIGKILL');
   process.exit(130);
 };
 process.once('SIGINT', onSignal);

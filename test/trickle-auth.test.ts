@@ -4,21 +4,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TrickleConfigSchema } from '../src/config.ts';
 import { tokenMatches } from '../src/bearer-token.ts';
 import { createTrickleServer } from '../src/transport/trickle/server.ts';
-import { openPost, openRequest, readAll, startServer, trickleConfig, waitEvent, type Running } from './helpers/trickle.ts';
+import { openPost, openRequest, readAll, serverPool, trickleConfig, waitEvent } from './helpers/trickle.ts';
 
 const TOKEN = 's3cret-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
-let running: Running[] = [];
-async function start(...args: Parameters<typeof startServer>): Promise<Running> {
-  const r = await startServer(...args);
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  await Promise.all(running.map((r) => r.server.close()));
-  running = [];
-});
+const servers = serverPool();
+const start = servers.start;
+afterEach(() => servers.closeAll());
 
 async function expect401(res: Response): Promise<void> {
   expect(res.status).toBe(401);

@@ -2,18 +2,11 @@
 // go-livepeer changed in 2026"), checked with plain node:http and node:net clients.
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nextChunk, openGet, openPost, postSegment, readAll, startServer, waitEvent, type Running } from './helpers/trickle.ts';
+import { nextChunk, openGet, openPost, postSegment, readAll, serverPool, waitEvent } from './helpers/trickle.ts';
 
-let running: Running[] = [];
-async function start(...args: Parameters<typeof startServer>): Promise<Running> {
-  const r = await startServer(...args);
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  await Promise.all(running.map((r) => r.server.close()));
-  running = [];
-});
+const servers = serverPool();
+const start = servers.start;
+afterEach(() => servers.closeAll());
 
 /** A GET over a raw socket: the exact bytes the server sent, once it ended the response
  *  (Connection: close, so the server closes the socket after a complete answer). */

@@ -5,26 +5,21 @@
 import { request, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nextChunk, openGet, openPost, readAll, startServer, waitEvent, type OpenRequest, type Running } from './helpers/trickle.ts';
+import { nextChunk, openGet, openPost, readAll, serverPool, waitEvent, type OpenRequest } from './helpers/trickle.ts';
 
 /** How long a test waits for the server to enforce a bound of a few hundred ms before failing. */
 const BOUND_MS = 3_000;
 
-let running: Running[] = [];
+const servers = serverPool();
+const start = servers.start;
 let sockets: Socket[] = [];
 let requests: OpenRequest[] = [];
-async function start(...args: Parameters<typeof startServer>): Promise<Running> {
-  const r = await startServer(...args);
-  running.push(r);
-  return r;
-}
 afterEach(async () => {
   for (const s of sockets) s.destroy();
   for (const r of requests) r.req.destroy();
   sockets = [];
   requests = [];
-  await Promise.all(running.map((r) => r.server.close()));
-  running = [];
+  await servers.closeAll();
 });
 
 function rawSocket(port: number, localAddress?: string): Promise<Socket> {

@@ -6,21 +6,14 @@ import {
   openRequest,
   postSegment,
   readAll,
+  serverPool,
   startServer,
   waitEvent,
-  type Running,
 } from './helpers/trickle.ts';
 
-let running: Running[] = [];
-async function start(...args: Parameters<typeof startServer>): Promise<Running> {
-  const r = await startServer(...args);
-  running.push(r);
-  return r;
-}
-afterEach(async () => {
-  await Promise.all(running.map((r) => r.server.close()));
-  running = [];
-});
+const servers = serverPool();
+const start = servers.start;
+afterEach(() => servers.closeAll());
 
 describe('trickle server routes', () => {
   it('round-trips a segment: POST /ch/0 then GET /ch/0 gives the same bytes and Lp-Trickle-Seq 0', async () => {

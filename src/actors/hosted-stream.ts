@@ -17,7 +17,7 @@ import {
 } from '../machines/index.ts';
 import type { BusMsg, BusSubscription } from '../transport/bus.ts';
 import { subjectPatterns, subjects } from '../transport/subjects.ts';
-import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type StreamPipelineConfig } from '../transport/worker-protocol.ts';
+import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type ProcCommand, type StreamPipelineConfig } from '../transport/worker-protocol.ts';
 import { applyPromptsLogic } from './apply-prompts.ts';
 import { attachSharedWorkerLogic } from './attach-shared-worker.ts';
 import { errorReply, okReply, StreamCommand } from './commands.ts';
@@ -370,12 +370,9 @@ export class HostedStream {
     const message = err instanceof Error ? err.message : String(err);
     const details = isSfError(err) ? { code: err.code, ...err.details } : {};
     this.log.warn({ err, errorType }, 'control message not applied');
-    const c = this.snapshot().context;
-    const h = this.deps.procs.get(c.architecture === 'shared' ? sharedProcKey(this.deps.config.nodeId) : streamProcKey(this.id));
-    if (!h) return;
-    this.deps.procs
-      .request(h, { type: 'report_error', streamId: this.id, errorType, message, details }, this.deps.config.bus.requestTimeoutMs)
-      .catch((e: unknown) => this.log.warn({ err: e }, 'error event not delivered to the process'));
+    this.tellProcess({ type: 'report_error', streamId: this.id, errorType, message, details }).catch((e: unknown) =>
+      this.log.warn({ err: e }, 'error event not delivered to the process'),
+    );
   }
 
   // ------------------------------------------------------------------------------------------
@@ -532,9 +529,12 @@ export class HostedStream {
   }
 
   /** A command for the stream's own process (prompt switches are not a machine effect). */
-  private async tellProcess(cmd: { type: 'switch_prompt'; streamId: string; promptId: string }): Promise<void> {
-    const h = this.deps.procs.get(streamProcKey(this.id));
-    if (!h) return; // a restarting process opens with the active prompt anyway
+  /** A command to the process that runs this stream's pipeline (the node's shared one for a shared stream). */
+  private async tellProcess(cmd: Extract<ProcCommand, { type: 'switch_prompt' | 'report_error' }>): Promise<void> {
+    const shared = this.snapshot().context.architecture === 'shared';
+    const h = this.deps.procs.get(shared ? sharedProcKey(this.deps.config.nodeId) : streamProcKey(this.id));
+    // None while it restarts: the new one opens with the active prompt (an error event is lost with it).
+    if (!h) return;
     await this.deps.procs.request(h, cmd, this.deps.config.bus.requestTimeoutMs);
   }
 

@@ -23,6 +23,22 @@ export async function startServer(over: Partial<TrickleConfig> = {}, basePath = 
   return { server, origin, base: `${origin}${server.basePath}`, port };
 }
 
+/** The servers one test file starts: `start` as startServer, `closeAll` (in afterEach) closes them. */
+export function serverPool(): { start: typeof startServer; closeAll(): Promise<void> } {
+  let running: Running[] = [];
+  return {
+    async start(...args) {
+      const r = await startServer(...args);
+      running.push(r);
+      return r;
+    },
+    async closeAll() {
+      await Promise.all(running.map((r) => r.server.close()));
+      running = [];
+    },
+  };
+}
+
 /** A request whose body we write by hand; `response` settles when headers arrive. */
 export interface OpenRequest {
   req: ClientRequest;

@@ -109,17 +109,17 @@ export interface SimpleAnswer {
 }
 
 /**
- * One small request on its own connection: `{ status, headers, body }` or `{ error }`, never a
- * rejection. Like every request of the trickle clients it goes through node:http, which never
+ * One small request (on its own connection unless a client's `transport` is given):
+ * `{ status, headers, body }` or `{ error }`, never a rejection. Like every request of the trickle clients it goes through node:http, which never
  * follows a redirect: a 3xx is an answer like any other, so no request reaches a host that the
  * allow-list did not pass.
  */
 export async function simpleRequest(
   url: string,
   method: string,
-  o: { headerTimeoutMs: number; headers?: OutgoingHttpHeaders },
+  o: { headerTimeoutMs: number; headers?: OutgoingHttpHeaders; transport?: ClientTransport },
 ): Promise<SimpleAnswer | { error: Error }> {
-  const t = transportFor(url);
+  const t = o.transport ?? transportFor(url);
   try {
     const ex = exchange(t, url, method, { ...(method === 'GET' ? {} : { 'content-length': '0' }), ...o.headers }, new AbortController().signal, o.headerTimeoutMs, true);
     ex.req.end();
@@ -127,6 +127,6 @@ export async function simpleRequest(
     if ('error' in out) return out;
     return { status: out.res.statusCode ?? 0, headers: out.res.headers, body: await readText(out.res) };
   } finally {
-    t.agent.destroy();
+    if (!o.transport) t.agent.destroy();
   }
 }

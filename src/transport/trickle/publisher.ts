@@ -17,7 +17,7 @@ import {
   TrickleHttpError,
   isTransientNetworkError,
 } from './errors.ts';
-import { backoffMs, exchange, pause, readText, transportFor, type ClientTransport, type Exchange } from './http-client.ts';
+import { backoffMs, exchange, pause, readText, simpleRequest, transportFor, type ClientTransport, type Exchange } from './http-client.ts';
 import { H_CLOSED, H_RESET, H_SEQ, joinUrl } from './protocol.ts';
 
 export interface TricklePublisherOptions {
@@ -206,15 +206,12 @@ export class TricklePublisher extends EventEmitter<TricklePublisherEvents> {
   }
 
   private async simple(method: string, url: string): Promise<number | null> {
-    const ex = exchange(this.transport, url, method, { 'content-length': '0' }, new AbortController().signal, this.cfg.headerTimeoutMs, true);
-    ex.req.end();
-    const o = await ex.outcome;
-    if ('error' in o) {
-      this.log.debug({ err: o.error, method, url }, 'trickle request failed');
+    const r = await simpleRequest(url, method, { headerTimeoutMs: this.cfg.headerTimeoutMs, transport: this.transport });
+    if ('error' in r) {
+      this.log.debug({ err: r.error, method, url }, 'trickle request failed');
       return null;
     }
-    await readText(o.res);
-    return o.res.statusCode ?? null;
+    return r.status;
   }
 }
 
