@@ -9,9 +9,9 @@ import {
   workerLimitsFrom,
   workerMachine,
   workerStateName,
-  workerStatus,
   type WorkerLimits,
   type WorkerNotification,
+  type WorkerSnapshot,
 } from '../src/machines/index.ts';
 import { defaultConfig } from '../src/config.ts';
 import { fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
@@ -55,13 +55,16 @@ function rig(limits: Partial<WorkerLimits> = {}, setup?: (fx: FakeWorkerEffects)
 
 const types = (notes: WorkerNotification[]) => notes.map((n) => n.type);
 
+/** The worker's state by its API name, with its context. */
+const workerStatus = (snap: WorkerSnapshot) => ({ ...snap.context, state: workerStateName(snap) });
+
 describe('worker machine', () => {
   test('spawns, warms up and runs with the pid the spawn reported', async () => {
     const r = rig();
     expect(r.state()).toBe('spawning');
     await r.reach('running');
-    const s = workerStatus(r.actor.getSnapshot());
-    expect(s).toMatchObject({ workerId: 'w0', state: 'running', pid: 1000, restartCount: 0, startedAt: 0 });
+    expect(workerStateName(r.actor.getSnapshot())).toBe('running');
+    expect(r.actor.getSnapshot().context).toMatchObject({ workerId: 'w0', pid: 1000, restartCount: 0, startedAt: 0 });
     expect(r.fx.calls.spawn).toEqual([{ streamId: 's1', workerId: 'w0', prompts, width: 512, height: 512 }]);
     expect(r.fx.calls.warmup).toEqual([{ streamId: 's1', workerId: 'w0', pid: 1000, prompts, width: 512, height: 512 }]);
     expect(r.fx.calls.watch).toEqual([{ streamId: 's1', workerId: 'w0', pid: 1000 }]);
@@ -77,8 +80,8 @@ describe('worker machine', () => {
     r.fx.fromProcess('w0', { type: 'HEARTBEAT', stats: { fps: 30 } });
     r.clock.increment(timeout - 1);
     expect(r.state()).toBe('running');
-    expect(workerStatus(r.actor.getSnapshot()).lastStats).toEqual({ fps: 30 });
-    expect(workerStatus(r.actor.getSnapshot()).lastHeartbeatAt).toBe(timeout - 1);
+    expect(r.actor.getSnapshot().context.lastStats).toEqual({ fps: 30 });
+    expect(r.actor.getSnapshot().context.lastHeartbeatAt).toBe(timeout - 1);
     r.clock.increment(1);
     expect(r.state()).toBe('restarting');
     expect(r.actor.getSnapshot().context.lastError).toBe('heartbeat timeout');
@@ -275,7 +278,7 @@ describe('worker machine', () => {
   test('UPDATE_PROMPTS without a size change swaps prompts in the running process', async () => {
     const r = rig();
     await r.reach('running');
-    const next = [{ id: 'p2', prompt: { x: 1 } }];
+    const next = [{ id: 'p2', prompt: { x: { class_type: 'SaveTensor', inputs: {} } } }];
     r.actor.send({ type: 'UPDATE_PROMPTS', prompts: next, width: 512, height: 512 });
     await until(r.actor, (s) => s.context.prompts === next);
     expect(r.state()).toBe('running');

@@ -7,10 +7,10 @@ import { defaultConfig } from '../src/config.ts';
 import { rootLogger } from '../src/log.ts';
 import { InferenceWorker } from '../src/inference/threads/inference-worker.ts';
 import { InferenceThread } from '../src/inference/threads/inference-thread.ts';
-import { WorkerError } from '../src/transport/worker-protocol.ts';
+import { WorkerError } from '../src/errors.ts';
 import { validatePrompt } from '../src/inference/validate.ts';
 import type { ResolvedPrompt } from '../src/inference/types.ts';
-import type { PromptEntry } from '../src/transport/worker-protocol.ts';
+import type { StreamPrompt } from '../src/stream-spec.ts';
 import { tempDir } from './helpers/clips.ts';
 import { identityPrompt, invertPrompt } from './helpers/worker-proc.ts';
 
@@ -28,7 +28,7 @@ afterAll(async () => {
   dir?.remove();
 });
 
-function resolve(entry: PromptEntry): ResolvedPrompt {
+function resolve(entry: StreamPrompt): ResolvedPrompt {
   const r = validatePrompt(JSON.stringify(entry.prompt), { workspace: join(dir.path, 'ws') });
   if (!r.valid) throw new Error(r.error.message);
   return r.prompt;
@@ -69,8 +69,8 @@ describe('inference worker graph lifetime', () => {
       release();
       release(); // idempotent
       expect(w.generations).toBe(1);
-      expect(await code(w.run('b', frame(64, 48), 64, 48))).toBe('graph_failed');
-      expect(await code(w.run('a', frame(32, 24), 32, 24))).toBe('unknown_prompt');
+      expect(await code(w.run('b', frame(64, 48), 64, 48))).toBe('GRAPH_FAILED');
+      expect(await code(w.run('a', frame(32, 24), 32, 24))).toBe('PROMPT_NOT_FOUND');
     } finally {
       await w.dispose();
     }
@@ -82,7 +82,7 @@ describe('inference worker graph lifetime', () => {
       await w.load([{ id: 'a', prompt: invertPrompt() }], 64, 48);
       await w.load([{ id: 'a', prompt: invertPrompt() }], 32, 24);
       expect(w.generations).toBe(1);
-      expect(await code(w.run('a', frame(64, 48), 64, 48))).toBe('graph_failed');
+      expect(await code(w.run('a', frame(64, 48), 64, 48))).toBe('GRAPH_FAILED');
     } finally {
       await w.dispose();
     }

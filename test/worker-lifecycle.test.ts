@@ -52,16 +52,16 @@ const p0 = [{ id: 'p0', prompt: invertPrompt() }];
 describe('worker process commands', () => {
   it('answers malformed and impossible commands with typed errors and keeps serving', async () => {
     const w = await worker();
-    expect(await w.send({ type: 'no_such_command' })).toMatchObject({ ok: false, code: 'bad_command' });
-    expect(await w.send({ type: 'add_worker', streamId: 'nope', workerId: 'w0', prompts: p0 })).toMatchObject({ ok: false, code: 'unknown_stream' });
+    expect(await w.send({ type: 'no_such_command' })).toMatchObject({ ok: false, code: 'BAD_COMMAND' });
+    expect(await w.send({ type: 'add_worker', streamId: 'nope', workerId: 'w0', prompts: p0 })).toMatchObject({ ok: false, code: 'UNKNOWN_STREAM' });
     await w.ok({ type: 'open_stream', stream: streamConfig('cmd1') });
     expect(await w.ok({ type: 'open_stream', stream: streamConfig('cmd1') })).toEqual({ opened: false });
     const bad = { id: 'p0', prompt: { '1': { class_type: 'LoadTensor', inputs: {} }, '2': { class_type: 'NoSuchNode', inputs: { image: ['1', 0] } } } };
-    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: [bad] })).toMatchObject({ ok: false, code: 'invalid_prompt' });
+    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: [bad] })).toMatchObject({ ok: false, code: 'PROMPT_INVALID' });
     await w.ok({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: p0 });
-    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: p0 })).toMatchObject({ ok: false, code: 'worker_exists' });
-    expect(await w.send({ type: 'switch_prompt', streamId: 'cmd1', promptId: 'zz' })).toMatchObject({ ok: false, code: 'unknown_prompt' });
-    expect(await w.send({ type: 'remove_worker', streamId: 'cmd1', workerId: 'w9' })).toMatchObject({ ok: false, code: 'unknown_worker' });
+    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: p0 })).toMatchObject({ ok: false, code: 'WORKER_EXISTS' });
+    expect(await w.send({ type: 'switch_prompt', streamId: 'cmd1', promptId: 'zz' })).toMatchObject({ ok: false, code: 'PROMPT_NOT_FOUND' });
+    expect(await w.send({ type: 'remove_worker', streamId: 'cmd1', workerId: 'w9' })).toMatchObject({ ok: false, code: 'UNKNOWN_WORKER' });
     expect(await w.ok({ type: 'remove_worker', streamId: 'cmd1', workerId: 'w0' })).toEqual({ removed: true });
     expect(await w.ok({ type: 'ping' })).toMatchObject({ pid: w.pid, streams: ['cmd1'] });
   });
@@ -172,7 +172,7 @@ describe('worker process output failure and NATS', () => {
       await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: p0 });
       const input = await publishLive(`${trickle.base}${id}`, segments.slice(0, 1), { close: false });
       const e = await events.waitFor((x) => x.type === 'output_failed', 30_000, 'output_failed');
-      expect(e.type === 'output_failed' && e.reason).toMatch(/^STREAM_NOT_FOUND: /);
+      expect(e.type === 'output_failed' && e.reason).toMatch(/^CHANNEL_NOT_FOUND: /);
       await w.ok({ type: 'close_stream', streamId: id });
       await input.close();
     } finally {

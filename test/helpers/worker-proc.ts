@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigInput } from '../../src/config.ts';
+import type { ComfyPrompt } from '../../src/stream-spec.ts';
 import { segmentFile, type TsSegment } from '../../src/media/segmenter.ts';
 import { BusNoRespondersError, type Bus, type BusSubscription } from '../../src/transport/bus.ts';
 import { connectNatsBus } from '../../src/transport/nats/nats-bus.ts';
@@ -167,8 +168,8 @@ export async function startWorker(opts: StartWorkerOptions = {}): Promise<Worker
 }
 
 /** A prompt: LoadTensor -> the given chain of single-image nodes -> SaveTensor. */
-export function chainPrompt(nodes: Array<{ class_type: string; inputs?: Record<string, unknown> }>): Record<string, unknown> {
-  const p: Record<string, unknown> = { '1': { class_type: 'LoadTensor', inputs: {} } };
+export function chainPrompt(nodes: Array<{ class_type: string; inputs?: Record<string, unknown> }>): ComfyPrompt {
+  const p: ComfyPrompt = { '1': { class_type: 'LoadTensor', inputs: {} } };
   let prev = '1';
   nodes.forEach((n, i) => {
     const id = String(i + 2);
@@ -179,9 +180,9 @@ export function chainPrompt(nodes: Array<{ class_type: string; inputs?: Record<s
   return p;
 }
 
-export const invertPrompt = (): Record<string, unknown> => chainPrompt([{ class_type: 'ImageInvert' }]);
+export const invertPrompt = (): ComfyPrompt => chainPrompt([{ class_type: 'ImageInvert' }]);
 /** Two inversions: the picture comes back as it went in (tells an update apart from invert). */
-export const identityPrompt = (): Record<string, unknown> => chainPrompt([{ class_type: 'ImageInvert' }, { class_type: 'ImageInvert' }]);
+export const identityPrompt = (): ComfyPrompt => chainPrompt([{ class_type: 'ImageInvert' }, { class_type: 'ImageInvert' }]);
 
 export async function clipSegments(path: string): Promise<TsSegment[]> {
   const out: TsSegment[] = [];

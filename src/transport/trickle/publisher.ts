@@ -10,7 +10,7 @@ import {
   EndOfStreamError,
   RetriesExhaustedError,
   SegmentTooLargeError,
-  StreamNotFoundError,
+  ChannelNotFoundError,
   TrickleAbortedError,
   TrickleClosedError,
   TrickleError,
@@ -332,7 +332,7 @@ class Writer implements SegmentWriter {
           this.pub.emit('segment', { seq: Number.isFinite(served) ? served : this.seq, bytes: this.bytes, ms: Date.now() - this.started });
           return;
         }
-        err = status === 404 ? new StreamNotFoundError(this.pub.url) : new TrickleHttpError(status, body, joinUrl(this.pub.url, this.seq));
+        err = status === 404 ? new ChannelNotFoundError(this.pub.url) : new TrickleHttpError(status, body, joinUrl(this.pub.url, this.seq));
       }
       if (this.pub.isClosed) throw this.fail(new TrickleAbortedError('publisher closed', err));
       await this.retry(err);
