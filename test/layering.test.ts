@@ -74,3 +74,20 @@ describe('layering', () => {
     expect(casts).toEqual([]);
   });
 });
+
+describe('error codes', () => {
+  test('every code of the registry is documented, with its status, in one case style', async () => {
+    const { ERROR_CODES } = await import('../src/errors.ts');
+    const doc = readFileSync(resolve(import.meta.dirname, '../docs/api-and-prompts.md'), 'utf8');
+    const missing: string[] = [];
+    for (const [code, d] of Object.entries(ERROR_CODES)) {
+      expect(code).toMatch(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/);
+      const row = new RegExp(`^\\| \`${code}\` \\| [^|]+ \\| ${d.status} \\|`, 'm');
+      if (!row.test(doc)) missing.push(code);
+    }
+    expect(missing).toEqual([]);
+    // And nothing documented that the registry does not have.
+    const documented = [...doc.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
+    expect(documented.filter((c) => !(c in ERROR_CODES))).toEqual([]);
+  });
+});

@@ -395,6 +395,7 @@ export class HostedStream {
         return { ...(await this.updatePrompts({ prompts: cmd.prompts, ...(cmd.parameters ? { parameters: cmd.parameters } : {}) })) };
       case 'restart_worker': {
         this.mustBeActive();
+        if (this.snapshot().context.architecture !== 'dedicated') throw new SfError('NOT_DEDICATED_WORKER', `Stream ${this.id} does not use a dedicated worker`);
         // Answers once the new process runs, bounded like a start (START_TIMEOUT with the state).
         const old = new Set(this.activeWorkers().map((w) => w.pid));
         this.actor.send({ type: 'RESTART_WORKER' });

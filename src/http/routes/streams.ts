@@ -105,8 +105,8 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
   }
 
   const stopSchema = { tags: ['streams'], params: idParams, response: { 200: SuccessMessage, ...errors } };
+  // Commands go to the stream once: its own answer says 404 when there is no such stream.
   const stop = async (req: { params: { id: string } }) => {
-    await mustGet(req.params.id);
     await runtime.stopStream(req.params.id);
     return { status: 'success' as const, message: `Stream ${req.params.id} stopped successfully` };
   };
@@ -149,7 +149,6 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
       const { id } = req.params;
       const raw = promptsOf(req.body);
       if (!raw.length) throw new SfError('PROMPT_MISSING', 'Either "prompt" or "prompts" is required');
-      await mustGet(id);
       const prompts = validateStreamPrompts(raw, promptLimits);
       const r = await runtime.updatePrompts(id, { prompts, parameters: req.body.parameters });
       return { status: 'success' as const, message: `Prompts updated for stream ${id}`, request_id: id, ...r };
@@ -167,10 +166,6 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
   const restartSchema = { tags: ['workers'], params: idParams, response: { 200: SuccessMessage, ...errors } };
   for (const url of ['/stream/:id/restart-worker', '/stream/:id/restart-workers']) {
     app.post(url, { schema: restartSchema }, async (req) => {
-      const s = await mustGet(req.params.id);
-      if (s.architecture !== ARCHITECTURE_NAMES.dedicated.architecture) {
-        throw new SfError('NOT_DEDICATED_WORKER', `Stream ${req.params.id} does not use a dedicated worker`);
-      }
       await runtime.restartWorker(req.params.id);
       return { status: 'success' as const, message: `Dedicated worker restarted for stream ${req.params.id}` };
     });
@@ -181,11 +176,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
     { schema: { tags: ['prompts'], params: idParams, body: SwitchPromptBody, response: { 200: SwitchPromptResponse, ...errors } } },
     async (req) => {
       const { id } = req.params;
-      const s = await mustGet(id);
       if (!req.body.prompt_id) throw new SfError('BAD_REQUEST', 'body.prompt_id: required');
-      if (s.architecture !== ARCHITECTURE_NAMES.prompt_worker.architecture) {
-        throw new SfError('NOT_PROMPT_WORKER', `Stream ${id} is not a prompt-worker stream`);
-      }
       const active = await runtime.switchPrompt(id, req.body.prompt_id);
       return { status: 'success' as const, message: `Switched stream ${id} to prompt ${active}`, request_id: id, active_prompt_id: active };
     },
@@ -212,9 +203,6 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
   app.get(
     '/stream/:id/workspace-info',
     { schema: { tags: ['streams'], params: idParams, response: { 200: WorkspaceInfoResponse, ...errors } } },
-    async (req) => {
-      await mustGet(req.params.id);
-      return { success: true as const, stream_id: req.params.id, workspace_info: await runtime.workspaceInfo(req.params.id) };
-    },
+    async (req) => ({ success: true as const, stream_id: req.params.id, workspace_info: await runtime.workspaceInfo(req.params.id) }),
   );
 };
