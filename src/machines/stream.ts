@@ -96,7 +96,8 @@ interface PendingPromptUpdate {
   previous?: Pick<StreamContext, 'prompts' | 'width' | 'height' | 'activePromptId'>;
 }
 
-export interface StreamContext {
+/** The spec as the machine keeps it (src/stream-spec.ts: every field present, absent URLs undefined). */
+export interface StreamSpecFields {
   id: string;
   subscribeUrl: string;
   publishUrl: string;
@@ -105,6 +106,9 @@ export interface StreamContext {
   width: number;
   height: number;
   architecture: Architecture;
+}
+
+export interface StreamContext extends StreamSpecFields {
   prompts: StreamPrompt[];
   activePromptId: string | undefined;
   limits: WorkerLimits;
@@ -632,18 +636,10 @@ export function streamStateName(snapshot: StreamSnapshot): StreamStateName {
 }
 
 /** Everything the status JSON needs, in plain data (no functions, no actor refs). */
-export interface StreamStatusData {
-  id: string;
+export interface StreamStatusData extends StreamSpecFields {
   state: StreamStateName;
   running: boolean;
   degraded: boolean;
-  subscribeUrl: string;
-  publishUrl: string;
-  controlUrl: string | undefined;
-  eventsUrl: string | undefined;
-  width: number;
-  height: number;
-  architecture: Architecture;
   promptIds: string[];
   activePromptId: string | undefined;
   frameCount: number;
