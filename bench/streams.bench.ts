@@ -133,7 +133,7 @@ async function startStream(n: BenchNode, id: string, workspace: string) {
     width: SIZE,
     height: SIZE,
     architecture: 'dedicated',
-    prompts: [{ id: r.promptId, prompt: DEFAULT_PROMPT }],
+    prompts: [{ id: r.promptId, prompt: DEFAULT_PROMPT, graph: r.prompt }],
   });
 }
 
@@ -188,7 +188,7 @@ async function promptUpdateRun(n: BenchNode, clip: string, workspace: string, di
   await new Promise((r) => setTimeout(r, 3_000));
   const r = validatePrompt(PASSTHROUGH, { workspace });
   const t = performance.now();
-  if (r.valid) await n.runtime.updatePrompts(id, { prompts: [{ id: r.promptId, prompt: PASSTHROUGH }] });
+  if (r.valid) await n.runtime.updatePrompts(id, { prompts: [PASSTHROUGH] });
   const updateMs = performance.now() - t;
   await feeding;
   await new Promise((res) => setTimeout(res, 1_500));

@@ -31,8 +31,37 @@ export const PromptNode = z.looseObject({ class_type: z.string(), inputs: z.reco
 export const ComfyPrompt = z.record(z.string(), PromptNode);
 export type ComfyPrompt = z.infer<typeof ComfyPrompt>;
 
-/** A prompt that passed validation, as a stream keeps it: its id (a hash of its canonical form) and the prompt. */
-export const StreamPrompt = z.object({ id: z.string().min(1), prompt: ComfyPrompt });
+/** A link to another node's output: [source node id, output slot]. */
+export const LinkRef = z.object({ node: z.string(), slot: z.number().int() });
+export type LinkRef = z.infer<typeof LinkRef>;
+
+/** A node input after validation: a coerced literal (number, string, boolean, unwrapped list) or a link. */
+export const ResolvedValue = z.union([z.number(), z.string(), z.boolean(), z.array(z.unknown()), LinkRef]);
+export type ResolvedValue = z.infer<typeof ResolvedValue>;
+
+/** One node after validation: class resolved, literals coerced to their declared type, defaults filled. */
+export const ResolvedNode = z.object({ id: z.string(), classType: z.string(), inputs: z.record(z.string(), ResolvedValue) });
+export type ResolvedNode = z.infer<typeof ResolvedNode>;
+
+/** A prompt as validation resolved it (src/inference/validate.ts): what a worker compiles, without validating again. */
+export const ResolvedPrompt = z.object({
+  /** Stable id: first 12 hex chars of md5 of the canonical prompt JSON. */
+  id: z.string(),
+  /** Only the output node and what it depends on, in topological order (dependencies first). */
+  nodes: z.array(ResolvedNode),
+  /** Id of the single LoadTensor node (the frame input). */
+  inputNode: z.string(),
+  /** Id of the single SaveTensor node (the frame output). */
+  outputNode: z.string(),
+});
+export type ResolvedPrompt = z.infer<typeof ResolvedPrompt>;
+
+/**
+ * A prompt that passed validation, as a stream keeps it: its id (a hash of its canonical form), the
+ * prompt as the client sent it (status, records), and the graph validation resolved (what a worker
+ * compiles: a prompt is validated once, where the request arrives).
+ */
+export const StreamPrompt = z.object({ id: z.string().min(1), prompt: ComfyPrompt, graph: ResolvedPrompt });
 export type StreamPrompt = z.infer<typeof StreamPrompt>;
 
 export const StreamSpec = z.object({

@@ -17,10 +17,10 @@ import {
   type WorkerLimits,
   type WorkerSnapshot,
 } from '../src/machines/index.ts';
-import { fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
+import { fakePrompt, fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
 import { StreamSpec, type Architecture } from '../src/stream-spec.ts';
 
-const P = (id: string): StreamPrompt => ({ id, prompt: { [id]: { class_type: 'SaveTensor', inputs: {} } } });
+const P = (id: string): StreamPrompt => fakePrompt(id, { [id]: { class_type: 'SaveTensor', inputs: {} } });
 
 interface Rig {
   fx: FakeWorkerEffects;

@@ -14,9 +14,9 @@ import {
   type WorkerSnapshot,
 } from '../src/machines/index.ts';
 import { defaultConfig } from '../src/config.ts';
-import { fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
+import { fakePrompt, fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
 
-const prompts = [{ id: 'p1', prompt: { '1': { class_type: 'LoadTensor', inputs: {} } } }];
+const prompts = [fakePrompt('p1', { '1': { class_type: 'LoadTensor', inputs: {} } })];
 
 interface Rig {
   fx: FakeWorkerEffects;
@@ -278,7 +278,7 @@ describe('worker machine', () => {
   test('UPDATE_PROMPTS without a size change swaps prompts in the running process', async () => {
     const r = rig();
     await r.reach('running');
-    const next = [{ id: 'p2', prompt: { x: { class_type: 'SaveTensor', inputs: {} } } }];
+    const next = [fakePrompt('p2', { x: { class_type: 'SaveTensor', inputs: {} } })];
     r.actor.send({ type: 'UPDATE_PROMPTS', prompts: next, width: 512, height: 512 });
     await until(r.actor, (s) => s.context.prompts === next);
     expect(r.state()).toBe('running');
@@ -292,7 +292,7 @@ describe('worker machine', () => {
   test('a failed prompt swap keeps the old prompts and reports the error', async () => {
     const r = rig({}, (fx) => fx.script.apply.push('fail'));
     await r.reach('running');
-    r.actor.send({ type: 'UPDATE_PROMPTS', prompts: [{ id: 'p2', prompt: {} }] });
+    r.actor.send({ type: 'UPDATE_PROMPTS', prompts: [fakePrompt('p2', {})] });
     await until(r.actor, () => r.notes.at(-1)?.type === 'WORKER_PROMPTS_APPLIED');
     expect(r.notes.at(-1)).toEqual({ type: 'WORKER_PROMPTS_APPLIED', workerId: 'w0', warmupPerformed: false, error: 'apply boom' });
     expect(r.actor.getSnapshot().context.prompts).toBe(prompts);
@@ -303,7 +303,7 @@ describe('worker machine', () => {
   test('UPDATE_PROMPTS with a new size re-warms the same process', async () => {
     const r = rig();
     await r.reach('running');
-    const next = [{ id: 'p3', prompt: {} }];
+    const next = [fakePrompt('p3', {})];
     r.actor.send({ type: 'UPDATE_PROMPTS', prompts: next, width: 256, height: 384 });
     expect(r.state()).toBe('warmup');
     await r.reach('running');
@@ -322,7 +322,7 @@ describe('worker machine', () => {
   test('UPDATE_PROMPTS before running is applied by the coming warmup', async () => {
     const r = rig({}, (fx) => fx.script.spawn.push('fail'));
     await until(r.actor, (s) => s.context.lastError !== undefined);
-    const next = [{ id: 'p4', prompt: {} }];
+    const next = [fakePrompt('p4', {})];
     r.actor.send({ type: 'UPDATE_PROMPTS', prompts: next, width: 128 });
     r.clock.increment(75);
     await r.reach('running');

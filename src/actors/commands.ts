@@ -5,7 +5,7 @@
 // node answers the same.
 import { z } from 'zod';
 import { isErrorCode, SfError } from '../errors.ts';
-import { StreamPrompt, StreamStatus } from '../stream-spec.ts';
+import { StreamStatus } from '../stream-spec.ts';
 import { Reply } from '../transport/worker-protocol.ts';
 
 export const UpdatePromptsParameters = z.object({ width: z.number().int().optional(), height: z.number().int().optional(), warmup: z.boolean().optional() });
@@ -14,7 +14,8 @@ export const StreamCommand = z.discriminatedUnion('type', [
   z.object({ type: z.literal('status') }),
   /** Stop and answer once the stream is over (or stopTimeoutMs passed). */
   z.object({ type: z.literal('stop') }),
-  z.object({ type: z.literal('update_prompts'), prompts: z.array(StreamPrompt).min(1), parameters: UpdatePromptsParameters.optional() }),
+  /** Prompts as the client sent them: the stream's host validates them (once), so a stream that is not there answers 404 first. */
+  z.object({ type: z.literal('update_prompts'), prompts: z.array(z.unknown()).min(1), parameters: UpdatePromptsParameters.optional() }),
   z.object({ type: z.literal('restart_worker') }),
   z.object({ type: z.literal('switch_prompt'), promptId: z.string() }),
   z.object({ type: z.literal('workspace_info') }),
@@ -52,7 +53,7 @@ export function okReply(result: Record<string, unknown> = {}): Reply {
 }
 
 export function errorReply(err: unknown): Reply {
-  if (err instanceof SfError) return { ok: false, code: err.code, message: err.message };
+  if (err instanceof SfError) return { ok: false, code: err.code, message: err.message, ...(Object.keys(err.details).length ? { details: err.details } : {}) };
   return { ok: false, code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }
 
@@ -60,7 +61,7 @@ export function errorReply(err: unknown): Reply {
 export function unwrapReply<R>(raw: unknown, schema: z.ZodType<R>): R {
   const r = Reply.safeParse(raw);
   if (!r.success) throw new SfError('BAD_REPLY', 'malformed reply from the stream host');
-  if (!r.data.ok) throw new SfError(isErrorCode(r.data.code) ? r.data.code : 'INTERNAL', r.data.message);
+  if (!r.data.ok) throw new SfError(isErrorCode(r.data.code) ? r.data.code : 'INTERNAL', r.data.message, r.data.details ?? {});
   const result = schema.safeParse(r.data.result);
   if (!result.success) throw new SfError('BAD_REPLY', `a reply does not match its schema: ${result.error.issues[0]?.message ?? ''}`);
   return result.data;

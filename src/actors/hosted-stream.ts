@@ -17,7 +17,7 @@ import {
 } from '../machines/index.ts';
 import type { BusMsg, BusSubscription } from '../transport/bus.ts';
 import { subjectPatterns, subjects } from '../transport/subjects.ts';
-import type { PipelineSpec, StreamSpec, StreamStatus } from '../stream-spec.ts';
+import type { PipelineSpec, StreamPrompt, StreamSpec, StreamStatus } from '../stream-spec.ts';
 import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type ProcCommand } from '../transport/worker-protocol.ts';
 import { applyPromptsLogic } from './apply-prompts.ts';
 import { attachSharedWorkerLogic } from './attach-shared-worker.ts';
@@ -336,14 +336,8 @@ export class HostedStream {
   private applyControl(params: Record<string, unknown>): void {
     const raw = promptsOf(params as { prompt?: unknown; prompts?: unknown });
     if (raw.length === 0) return;
-    const { config } = this.deps;
     try {
-      const prompts = validateStreamPrompts(raw, {
-        workspace: this.o.workspace,
-        maxNodes: config.inference.maxPromptNodes,
-        maxPrompts: config.inference.maxPrompts,
-        testNodes: config.inference.testNodes,
-      });
+      const prompts = this.validate(raw);
       const width = typeof params.width === 'number' ? params.width : undefined;
       const height = typeof params.height === 'number' ? params.height : undefined;
       void this.updatePrompts({ prompts, parameters: { ...(width ? { width } : {}), ...(height ? { height } : {}) } }).catch((err: unknown) =>
@@ -352,6 +346,12 @@ export class HostedStream {
     } catch (err) {
       this.reportToGateway('control_prompt_invalid', err);
     }
+  }
+
+  /** Prompts as a client sent them -> stream prompts (one validation, here where the stream runs); PROMPT_INVALID otherwise. */
+  private validate(raw: unknown[]): StreamPrompt[] {
+    const { inference } = this.deps.config;
+    return validateStreamPrompts(raw, { workspace: this.o.workspace, maxNodes: inference.maxPromptNodes, maxPrompts: inference.maxPrompts, testNodes: inference.testNodes });
   }
 
   /** A control message that cannot apply: an error event on the stream's `-events` channel, by its process. */
@@ -392,7 +392,8 @@ export class HostedStream {
         await this.stop();
         return {};
       case 'update_prompts':
-        return { ...(await this.updatePrompts({ prompts: cmd.prompts, ...(cmd.parameters ? { parameters: cmd.parameters } : {}) })) };
+        this.mustBeActive();
+        return { ...(await this.updatePrompts({ prompts: this.validate(cmd.prompts), ...(cmd.parameters ? { parameters: cmd.parameters } : {}) })) };
       case 'restart_worker': {
         this.mustBeActive();
         if (this.snapshot().context.architecture !== 'dedicated') throw new SfError('NOT_DEDICATED_WORKER', `Stream ${this.id} does not use a dedicated worker`);
@@ -467,7 +468,7 @@ export class HostedStream {
     });
   }
 
-  async updatePrompts(req: UpdatePromptsRequest): Promise<UpdatePromptsResult> {
+  async updatePrompts(req: { prompts: StreamPrompt[]; parameters?: UpdatePromptsRequest['parameters'] }): Promise<UpdatePromptsResult> {
     this.mustBeActive();
     const before = this.snapshot().context;
     const requestId = randomUUID();

@@ -6,7 +6,8 @@ import type { StreamPrompt, StreamSpec, StreamStats, StreamStatus } from '../str
 import type { UpdatePromptsResult, WorkspaceInfo } from './commands.ts';
 
 export interface UpdatePromptsRequest {
-  prompts: StreamPrompt[];
+  /** As the client sent them (each a ComfyUI prompt object or its JSON text); validated where the stream runs. */
+  prompts: unknown[];
   parameters?: { width?: number; height?: number; warmup?: boolean };
 }
 

@@ -32,7 +32,7 @@ export function validateStreamPrompts(raw: unknown[], opts: { workspace: string;
     if (r.valid) {
       // Validation proved it a prompt of ComfyPrompt's shape.
       const parsed = ComfyPrompt.parse(typeof input === 'string' ? JSON.parse(input) : input);
-      out.push({ id: r.promptId, prompt: parsed });
+      out.push({ id: r.promptId, prompt: parsed, graph: r.prompt });
     } else {
       for (const e of r.validation_errors) errors.push(raw.length > 1 ? { ...e, prompt_index: index } : { ...e });
     }

@@ -5,10 +5,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Bus } from '../transport/bus.ts';
 import { WorkerError } from '../errors.ts';
-import type { StreamPrompt } from '../stream-spec.ts';
 import { ProcCommand, type Reply } from '../transport/worker-protocol.ts';
-import type { ResolvedPrompt } from '../inference/types.ts';
-import { validatePrompt } from '../inference/validate.ts';
 import { errorCode } from './errors.ts';
 import { ThreadPool } from '../inference/threads/inference-thread.ts';
 import { StreamPipeline } from './pipeline.ts';
@@ -41,19 +38,6 @@ export class WorkerHost {
   get streamIds(): string[] {
     return [...this.pipelines.keys()];
   }
-
-  /** Validates one prompt entry against the workspace's nodes (ComfyUI's rules; the registry is
-   *  rebuilt per call so models added to the workspace are seen). */
-  private resolvePrompt = (entry: StreamPrompt): ResolvedPrompt => {
-    const inf = this.o.config.inference;
-    const r = validatePrompt(JSON.stringify(entry.prompt), { workspace: inf.workspace, maxNodes: inf.maxPromptNodes, testNodes: inf.testNodes });
-    if (!r.valid) {
-      const first = r.validation_errors[0];
-      const detail = first ? `${first.message}${first.details ? `: ${first.details}` : ''}` : r.error.message;
-      throw new WorkerError('PROMPT_INVALID', `prompt ${entry.id}: ${r.error.message}; ${detail}`);
-    }
-    return r.prompt;
-  };
 
   /** Answers one command (raw JSON from the bus). Never throws. */
   async handle(raw: unknown): Promise<Reply> {
@@ -109,7 +93,6 @@ export class WorkerHost {
           config: this.o.config,
           threads: this.threads,
           log: this.o.log,
-          resolvePrompt: this.resolvePrompt,
           pid: this.o.pid ?? process.pid,
         });
         this.pipelines.set(cmd.stream.streamId, p);

@@ -23,7 +23,6 @@ import { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
 import { WorkerError } from '../errors.ts';
 import type { PipelineSpec, StreamPrompt } from '../stream-spec.ts';
 import type { StreamEvent, WorkerHeartbeat } from '../transport/worker-protocol.ts';
-import type { ResolvedPrompt } from '../inference/types.ts';
 import { InferenceWorker } from '../inference/threads/inference-worker.ts';
 import type { ThreadPool } from '../inference/threads/inference-thread.ts';
 import { followControl } from './control-channel.ts';
@@ -44,8 +43,6 @@ export interface PipelineDeps {
   config: Readonly<Config>;
   threads: ThreadPool;
   log: Logger;
-  /** Validates one prompt entry; throws WorkerError('PROMPT_INVALID'). */
-  resolvePrompt: (entry: StreamPrompt) => ResolvedPrompt;
   /** Reported in heartbeats. */
   pid: number;
 }
@@ -199,7 +196,7 @@ export class StreamPipeline {
     this.checkOpen();
     if (this.router.has(workerId)) throw new WorkerError('WORKER_EXISTS', `stream ${this.streamId} already has worker ${workerId}`);
     const thread = this.deps.threads.acquire(workerId);
-    const worker = new InferenceWorker(workerId, thread, this.deps.resolvePrompt, this.log.child({ workerId }));
+    const worker = new InferenceWorker(workerId, thread, this.log.child({ workerId }));
     try {
       const { width, height } = this.router.size;
       const { warmupMs, shared } = await worker.load(prompts, width, height);

@@ -54,7 +54,8 @@ export type ProcCommand = z.infer<typeof ProcCommand>;
 /** Every reply: ok with a result, or a typed error (code + message) the runtime maps to its own. */
 export const Reply = z.union([
   z.object({ ok: z.literal(true), result: z.record(z.string(), z.unknown()).default({}) }),
-  z.object({ ok: z.literal(false), code: z.string(), message: z.string() }),
+  /** `details`: fields for the client's error body (a prompt's `validation_errors`, say). */
+  z.object({ ok: z.literal(false), code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
 ]);
 export type Reply = z.infer<typeof Reply>;
 

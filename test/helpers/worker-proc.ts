@@ -6,7 +6,11 @@ import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigInput } from '../../src/config.ts';
-import type { ComfyPrompt } from '../../src/stream-spec.ts';
+import type { ComfyPrompt, StreamPrompt } from '../../src/stream-spec.ts';
+import { ensureWorkspace } from '../../src/inference/workspace.ts';
+import { validatePrompt } from '../../src/inference/validate.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { segmentFile, type TsSegment } from '../../src/media/segmenter.ts';
 import { BusNoRespondersError, type Bus, type BusSubscription } from '../../src/transport/bus.ts';
 import { connectNatsBus } from '../../src/transport/nats/nats-bus.ts';
@@ -253,4 +257,14 @@ export function pullChannel(url: string): { segments: Buffer[]; done: Promise<vo
     stop: () => sub.close(),
     writeTo: (path) => writeFile(path, Buffer.concat(segments)),
   };
+}
+
+/**
+ * A stream prompt as a node hands it to a worker process: validated once, here (test-only nodes
+ * allowed), carrying its resolved graph. `workspace` for prompts that name models.
+ */
+export function entry(id: string, prompt: ComfyPrompt, workspace = ensureWorkspace(join(tmpdir(), 'sf-test-prompt-ws'))): StreamPrompt {
+  const r = validatePrompt(prompt, { workspace, maxNodes: 64, testNodes: true });
+  if (!r.valid) throw new Error(`test prompt ${id} does not validate: ${r.error.message} ${JSON.stringify(r.validation_errors)}`);
+  return { id, prompt, graph: r.prompt };
 }

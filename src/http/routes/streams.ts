@@ -149,8 +149,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
       const { id } = req.params;
       const raw = promptsOf(req.body);
       if (!raw.length) throw new SfError('PROMPT_MISSING', 'Either "prompt" or "prompts" is required');
-      const prompts = validateStreamPrompts(raw, promptLimits);
-      const r = await runtime.updatePrompts(id, { prompts, parameters: req.body.parameters });
+      const r = await runtime.updatePrompts(id, { prompts: raw, parameters: req.body.parameters });
       return { status: 'success' as const, message: `Prompts updated for stream ${id}`, request_id: id, ...r };
     },
   );

@@ -12,7 +12,6 @@
 import type { Logger } from '../../log.ts';
 import { WorkerError } from '../../errors.ts';
 import type { StreamPrompt } from '../../stream-spec.ts';
-import type { ResolvedPrompt } from '../types.ts';
 import type { GraphRunner, RunResult } from './inference-thread.ts';
 
 interface Generation {
@@ -56,7 +55,6 @@ export class InferenceWorker {
   constructor(
     readonly workerId: string,
     readonly thread: GraphRunner,
-    private readonly resolve: (entry: StreamPrompt) => ResolvedPrompt,
     private readonly log: Logger,
   ) {}
 
@@ -73,7 +71,7 @@ export class InferenceWorker {
     return (this.current ? 1 : 0) + this.retired.length;
   }
 
-  /** Validates, compiles and warms `prompts` at width x height, then swaps them in. */
+  /** Compiles and warms `prompts` (validated where the request arrived) at width x height, then swaps them in. */
   async load(prompts: StreamPrompt[], width: number, height: number): Promise<LoadResult> {
     const p = await this.prepare(prompts, width, height);
     p.commit();
@@ -81,11 +79,11 @@ export class InferenceWorker {
   }
 
   /**
-   * Validates and compiles `prompts` at width x height beside the running generation. Prompts are
-   * validated first, so an invalid one changes nothing.
+   * Compiles `prompts` at width x height beside the running generation; a prompt that fails to
+   * compile changes nothing.
    */
   async prepare(prompts: StreamPrompt[], width: number, height: number): Promise<Prepared> {
-    const resolved = prompts.map((p) => ({ id: p.id, prompt: this.resolve(p) }));
+    const resolved = prompts.map((p) => ({ id: p.id, prompt: p.graph }));
     const gen: Generation = { width, height, graphs: new Map(), running: 0, lastPromptId: null };
     let warmupMs = 0;
     let shared = 0;
