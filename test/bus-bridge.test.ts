@@ -80,11 +80,11 @@ describe('bridge to a forked worker process', () => {
 
   it('the worker answers requests on its inbox and publishes events onto the parent bus', async () => {
     const bridge = await startWorker('s1');
-    const r = await bus.request(subjects.workerCmd('s1', 0), { op: 'echo', x: [1, 'two'] }, { timeoutMs: 30_000 });
+    const r = await bus.request(subjects.procCmd('s1'), { op: 'echo', x: [1, 'two'] }, { timeoutMs: 30_000 });
     expect(r.json()).toEqual({ echo: [1, 'two'], pid: child!.pid });
 
     const events = bus.subscribe(subjects.streamEvt('s1'));
-    const ack = await bus.request(subjects.workerCmd('s1', 0), { op: 'publish', n: 5 }, { timeoutMs: 30_000 });
+    const ack = await bus.request(subjects.procCmd('s1'), { op: 'publish', n: 5 }, { timeoutMs: 30_000 });
     expect(ack.json()).toEqual({ published: 5 });
     const got: unknown[] = [];
     for await (const m of events) {
@@ -112,7 +112,7 @@ describe('bridge to a forked worker process', () => {
     await startWorker('s3');
     const kv = await bus.kv('sf_test');
     const w = await kv.watch({ key: 'stream.>', initial: false });
-    const res = await bus.request(subjects.workerCmd('s3', 0), { op: 'kv', bucket: 'sf_test', key: 'stream.s3', value: { state: 'running' } }, { timeoutMs: 30_000 });
+    const res = await bus.request(subjects.procCmd('s3'), { op: 'kv', bucket: 'sf_test', key: 'stream.s3', value: { state: 'running' } }, { timeoutMs: 30_000 });
     for await (const c of w) {
       expect([c.operation, c.key, c.json(), c.revision]).toEqual(['PUT', 'stream.s3', { state: 'running' }, res.json<{ revision: number }>().revision]);
       break;
@@ -125,13 +125,13 @@ describe('bridge to a forked worker process', () => {
     child!.kill('SIGKILL');
     await bridge.closed;
     expect(bridge.subscriptionCount).toBe(0);
-    await expect(bus.request(subjects.workerCmd('s4', 0), { op: 'echo', x: 1 }, { timeoutMs: 60_000 })).rejects.toBeInstanceOf(BusNoRespondersError);
+    await expect(bus.request(subjects.procCmd('s4'), { op: 'echo', x: 1 }, { timeoutMs: 60_000 })).rejects.toBeInstanceOf(BusNoRespondersError);
     await expect(bus.request('svc.work', 1, { timeoutMs: 60_000 })).rejects.toBeInstanceOf(BusNoRespondersError);
   });
 
   it('a worker that closes its bus and exits leaves no subscriptions behind', async () => {
     const bridge = await startWorker('s5');
-    const r = await bus.request(subjects.workerCmd('s5', 0), { op: 'close' }, { timeoutMs: 30_000 });
+    const r = await bus.request(subjects.procCmd('s5'), { op: 'close' }, { timeoutMs: 30_000 });
     expect(r.json()).toEqual({ closing: true });
     // With its bus closed the worker holds nothing open, so it exits by itself.
     await exited(child!);
@@ -142,8 +142,8 @@ describe('bridge to a forked worker process', () => {
 
   it('malformed bus messages from the worker are dropped and the bridge keeps working', async () => {
     const bridge = await startWorker('s6');
-    await bus.request(subjects.workerCmd('s6', 0), { op: 'garbage' }, { timeoutMs: 30_000 });
-    const r = await bus.request(subjects.workerCmd('s6', 0), { op: 'echo', x: 'still here' }, { timeoutMs: 30_000 });
+    await bus.request(subjects.procCmd('s6'), { op: 'garbage' }, { timeoutMs: 30_000 });
+    const r = await bus.request(subjects.procCmd('s6'), { op: 'echo', x: 'still here' }, { timeoutMs: 30_000 });
     expect(r.json<{ echo: string }>().echo).toBe('still here');
     expect(bridge.subscriptionCount).toBe(2);
   });

@@ -29,9 +29,6 @@ export const subjects = {
   streamCmd: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.cmd`,
   /** Events of one stream: state changes, stats, errors. */
   streamEvt: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.evt`,
-  /** A worker process's inbox (request/reply). */
-  workerCmd: (streamId: string, worker: string | number) =>
-    `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.${subjectToken('worker', worker)}.cmd`,
   /** A worker process's heartbeats and stats. */
   workerHb: (streamId: string, worker: string | number) =>
     `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.${subjectToken('worker', worker)}.hb`,
@@ -39,26 +36,12 @@ export const subjects = {
   procCmd: (procId: string) => `${ROOT}.proc.${subjectToken('proc id', procId)}.cmd`,
   /** Published once by a worker process when its inbox is subscribed (the parent stops pinging). */
   procReady: (procId: string) => `${ROOT}.proc.${subjectToken('proc id', procId)}.ready`,
-  /** A node's inbox (placement, claims, shutdown). */
-  nodeCmd: (nodeId: string) => `${ROOT}.node.${subjectToken('node id', nodeId)}.cmd`,
   /** XState inspection events of one node. */
   inspect: (nodeId: string) => `${ROOT}.inspect.${subjectToken('node id', nodeId)}`,
 } as const;
 
 /** Patterns for subscribers. */
 export const subjectPatterns = {
-  /** Events of every stream. */
-  allStreamEvents: `${ROOT}.stream.*.evt`,
-  /** Every stream actor's inbox (e.g. for a router or a tap). */
-  allStreamCmds: `${ROOT}.stream.*.cmd`,
   /** Heartbeats of every worker of one stream. */
   workerHeartbeats: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.*.hb`,
-  /** Heartbeats of every worker of every stream. */
-  allWorkerHeartbeats: `${ROOT}.stream.*.worker.*.hb`,
-  /** Everything about one stream (its inbox, events, workers). */
-  stream: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.>`,
-  /** Every node's inbox. */
-  allNodeCmds: `${ROOT}.node.*.cmd`,
-  /** Inspection events of every node. */
-  allInspect: `${ROOT}.inspect.*`,
 } as const;

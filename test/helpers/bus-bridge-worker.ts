@@ -1,6 +1,6 @@
 // Forked by tests as a stand-in worker process: joins the parent's bus over IPC, answers on its
 // inbox, serves a queue group, publishes events and heartbeats, writes KV, on command.
-import { createWorkerBus } from '../../src/transport/create-bus.ts';
+import { connectParentBus } from '../../src/transport/local/bridge-child.ts';
 import { subjects } from '../../src/transport/subjects.ts';
 
 type Cmd =
@@ -12,9 +12,9 @@ type Cmd =
 
 const streamId = process.argv[2] ?? 's1';
 // No NATS URL configured: the worker joins its parent's embedded bus over IPC.
-const bus = await createWorkerBus();
+const bus = await connectParentBus({});
 
-const inbox = bus.subscribe(subjects.workerCmd(streamId, 0));
+const inbox = bus.subscribe(subjects.procCmd(streamId));
 const service = bus.subscribe('svc.work', { queue: 'svc' });
 
 void (async () => {

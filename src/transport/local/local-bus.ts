@@ -179,7 +179,3 @@ export class LocalBus implements Bus {
     if (this.done) throw new BusClosedError();
   }
 }
-
-export function createLocalBus(config: Partial<LocalBusOptions> = {}): LocalBus {
-  return new LocalBus(config);
-}
