@@ -193,6 +193,43 @@ describe('stream machine', () => {
     expect(streamStatus(r.actor.getSnapshot())).toMatchObject({ state: 'terminated', endReason: reason, failReason: undefined });
   });
 
+  test('INPUT_ENDED after output drains: the stream runs until stats show no output, or the drain time passes', async () => {
+    const stats = { fpsIn: 30, fpsOut: 30, latencyP50: 5, latencyP99: 9, drops: 0 };
+    const r = rig({ limits: { inputEndDrainMs: 1_000 } });
+    await r.reach('running');
+    r.actor.send({ type: 'FRAME_STATS', pid: 1000, frameCount: 10, ...stats });
+    r.actor.send({ type: 'INPUT_ENDED', reason: 'input_ended' });
+    expect(r.actor.getSnapshot().matches({ active: 'draining' })).toBe(true);
+    expect(streamStatus(r.actor.getSnapshot()).state).toBe('running');
+    r.actor.send({ type: 'INPUT_ENDED', reason: 'input_ended' });
+    r.actor.send({ type: 'FRAME_STATS', pid: 1000, frameCount: 20, ...stats });
+    expect(r.actor.getSnapshot().matches({ active: 'draining' })).toBe(true);
+    r.actor.send({ type: 'FRAME_STATS', pid: 1000, frameCount: 25, ...stats, fpsOut: 0 });
+    await r.reach('terminated');
+    expect(streamStatus(r.actor.getSnapshot())).toMatchObject({ endReason: 'input_ended', frameCount: 25 });
+
+    const t = rig({ limits: { inputEndDrainMs: 1_000 } });
+    await t.reach('running');
+    t.actor.send({ type: 'FRAME_STATS', pid: 1000, frameCount: 10, ...stats });
+    t.actor.send({ type: 'INPUT_ENDED', reason: 'input_ended' });
+    t.clock.increment(999);
+    expect(t.actor.getSnapshot().matches({ active: 'draining' })).toBe(true);
+    t.clock.increment(1);
+    await t.reach('terminated');
+    expect(streamStatus(t.actor.getSnapshot()).endReason).toBe('input_ended');
+  });
+
+  test('frames and drops are counted across processes: a restarted process counts from zero again', async () => {
+    const stats = { fpsIn: 30, fpsOut: 30, latencyP50: 5, latencyP99: 9 };
+    const r = rig();
+    await r.reach('running');
+    r.actor.send({ type: 'FRAME_STATS', pid: 1000, frameCount: 40, ...stats, drops: 2 });
+    r.actor.send({ type: 'FRAME_STATS', pid: 1000, frameCount: 60, ...stats, drops: 1 });
+    r.actor.send({ type: 'FRAME_STATS', pid: 1001, frameCount: 5, ...stats, drops: 0 });
+    expect(streamStatus(r.actor.getSnapshot())).toMatchObject({ frameCount: 65, stats: { drops: 3 } });
+    r.actor.stop();
+  });
+
   test('OUTPUT_FAILED fails the stream with its reason', async () => {
     const r = rig();
     await r.reach('warmup');

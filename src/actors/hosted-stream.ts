@@ -80,11 +80,7 @@ export class HostedStream {
   private lastOutputPts: string | undefined;
   private lastInputPts: string | undefined;
   private firstOutputLatencyMs: number | undefined;
-  // Frame counters survive a worker process restart: a new process counts from zero again.
-  private counter = { pid: undefined as number | undefined, frames: 0, framesBase: 0, drops: 0 };
   private lastState: string | undefined;
-  /** Set while the stream waits for its last frames after the input ended (see drainThenEnd). */
-  private draining: (() => void) | undefined;
   private lastWorkerStates = new Map<string, { state: string; restarts: number }>();
   private ended: Promise<void>;
   private resolveEnded!: () => void;
@@ -240,40 +236,32 @@ export class HostedStream {
     const hb = WorkerHeartbeat.safeParse(m.json());
     if (!hb.success || hb.data.workerId !== this.statsWorker()) return;
     const { stats, pid } = hb.data;
-    if (hb.data.inputEnded && !this.draining && !this.isEnding()) this.onInputEnded(hb.data.inputEnded.reason, hb.data.inputEnded.detail);
     if (stats.lastOutputPts !== undefined) {
       this.lastOutputPts = stats.lastOutputPts;
       this.lastInputPts = stats.lastInputPts;
     }
-    const k = this.counter;
-    // frameCount counts from the process's start; drops come per heartbeat window.
-    if (k.pid !== undefined && k.pid !== pid) {
-      k.framesBase += k.frames;
-      k.frames = 0;
-    }
-    k.pid = pid;
-    k.frames = stats.frameCount;
-    k.drops += Object.values(stats.dropsByReason).reduce((a, b) => a + b, 0);
-    const frameCount = k.framesBase + k.frames;
-    const drops = k.drops;
+    // The machine counts frames across processes and decides when a drained stream ends.
     this.actor.send({
       type: 'FRAME_STATS',
-      frameCount,
+      pid,
+      frameCount: stats.frameCount,
       fpsIn: stats.fpsIn,
       fpsOut: stats.fpsOut,
       latencyP50: stats.latencyP50Ms,
       latencyP99: stats.latencyP99Ms,
-      drops,
+      drops: Object.values(stats.dropsByReason).reduce((a, b) => a + b, 0),
     });
+    // Repeated by every heartbeat once the input is over (an input_ended event lost in a bus outage).
+    if (hb.data.inputEnded) this.onInputEnded(hb.data.inputEnded.reason, hb.data.inputEnded.detail);
+    const c = this.snapshot().context;
     this.deps.emit({
       type: 'stats',
       streamId: this.id,
-      stats: { fps_in: stats.fpsIn, fps_out: stats.fpsOut, latency_p50_ms: stats.latencyP50Ms, latency_p99_ms: stats.latencyP99Ms, frames_dropped: drops },
-      frameCount,
+      stats: { fps_in: stats.fpsIn, fps_out: stats.fpsOut, latency_p50_ms: stats.latencyP50Ms, latency_p99_ms: stats.latencyP99Ms, frames_dropped: c.frames.drops },
+      frameCount: c.frameCount,
       latenciesMs: stats.latenciesMs,
       dropsByReason: stats.dropsByReason,
     });
-    if (this.draining && stats.fpsOut === 0) this.draining();
   }
 
   private onStreamEvent(m: BusMsg): void {
@@ -308,28 +296,9 @@ export class HostedStream {
   }
 
   private onInputEnded(reason: 'input_ended' | 'input_timeout' | 'control_closed', detail: string | undefined): void {
+    if (this.isEnding() || this.snapshot().matches({ active: 'draining' })) return;
     this.log.info({ reason, detail }, 'input ended');
-    this.drainThenEnd(reason === 'input_timeout' ? 'input_timeout' : 'input_ended');
-  }
-
-  /**
-   * The worker reports the end of its input as soon as it read the last byte, while frames of the
-   * last segment may still be paced or in the graph: ending the stream now would close the pipeline
-   * under them. The stream ends on the first heartbeat that shows no output (or after
-   * inputEndDrainMs).
-   */
-  private drainThenEnd(reason: 'input_ended' | 'input_timeout'): void {
-    if (this.draining) return;
-    let timer: NodeJS.Timeout | undefined;
-    const end = () => {
-      if (timer) clearTimeout(timer);
-      this.draining = undefined;
-      if (!this.isEnded()) this.actor.send({ type: 'INPUT_ENDED', reason });
-    };
-    // Nothing was ever output (the input never came): nothing to wait for.
-    if (reason === 'input_timeout' || this.counter.pid === undefined) return end();
-    this.draining = end;
-    timer = setTimeout(end, this.deps.config.actors.inputEndDrainMs);
+    this.actor.send({ type: 'INPUT_ENDED', reason: reason === 'input_timeout' ? 'input_timeout' : 'input_ended' });
   }
 
   /** A control-channel message: its prompts are validated like an API request, then applied. */

@@ -14,6 +14,8 @@ export const WorkerLimitsSchema = z.object({
   /** Crash restarts allowed within restartWindowMs; one more and the worker is `failed`. */
   maxRestarts: z.number().int().min(0),
   restartWindowMs: z.number().int().positive(),
+  /** A stream whose input ended waits this long at most for its last frames (default: none). */
+  inputEndDrainMs: z.number().int().min(0).optional(),
 });
 export type WorkerLimits = z.infer<typeof WorkerLimitsSchema>;
 
@@ -27,6 +29,7 @@ export function workerLimitsFrom(actors: ActorConfig = defaultConfig.actors): Wo
     restartBackoffMaxMs: actors.restartBackoffMaxMs,
     maxRestarts: actors.maxRestarts,
     restartWindowMs: actors.restartWindowMs,
+    inputEndDrainMs: actors.inputEndDrainMs,
   };
 }
 

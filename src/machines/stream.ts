@@ -27,12 +27,27 @@ export type StreamInput = StreamSpec & {
   env?: Partial<MachineEnv>;
 };
 
+/** One heartbeat's figures for the stream, from the process that runs it. */
 export interface FrameStats {
+  /** The process the figures come from: a new one counts its frames from zero again. */
+  pid?: number;
+  /** Frames the process output since it started (the machine adds those of earlier processes). */
   frameCount: number;
   fpsIn: number;
   fpsOut: number;
   latencyP50: number;
   latencyP99: number;
+  /** Frames dropped in this heartbeat's window (the machine keeps the total). */
+  drops: number;
+}
+
+/** Frames counted across the stream's processes (a restarted process counts from zero). */
+interface FrameCounter {
+  pid: number | undefined;
+  /** The current process's own count. */
+  processFrames: number;
+  /** Frames of the processes before it. */
+  base: number;
   drops: number;
 }
 
@@ -117,7 +132,10 @@ export interface StreamContext extends StreamSpecFields {
   /** Next index for a worker id (`w<n>`); ids are never reused within a stream. */
   nextWorker: number;
   frameCount: number;
-  stats: Omit<FrameStats, 'frameCount'> | undefined;
+  frames: FrameCounter;
+  stats: Omit<FrameStats, 'frameCount' | 'pid'> | undefined;
+  /** Why the stream will end once its last frames are out (set while `draining`). */
+  pendingEnd: 'input_ended' | 'input_timeout' | undefined;
   restartCount: number;
   degraded: boolean;
   degradedSince: number | undefined;
@@ -164,7 +182,12 @@ const streamSetup = setup({
       throw new ActorNotProvidedError('attachSharedWorker');
     }),
   },
+  delays: {
+    inputEndDrain: ({ context }) => context.limits.inputEndDrainMs ?? 0,
+  },
   guards: {
+    nothingToDrain: ({ context, event }) => (event.type === 'INPUT_ENDED' && event.reason === 'input_timeout') || context.stats === undefined,
+    outputStopped: ({ event }) => event.type === 'FRAME_STATS' && event.fpsOut === 0,
     allWorkersRunning: ({ context }) => {
       const ws = activeWorkers(context);
       return ws.length > 0 && ws.every((w) => w.state === 'running');
@@ -419,9 +442,14 @@ const streamSetup = setup({
     }),
     recordFrameStats: assign(({ context, event }) => {
       if (event.type !== 'FRAME_STATS') return {};
-      const { type: _type, frameCount, ...stats } = event;
-      return { frameCount, stats, updatedAt: context.env.now() };
+      const { type: _type, pid, frameCount, drops, ...rates } = event;
+      const f = context.frames;
+      const base = pid !== undefined && f.pid !== undefined && pid !== f.pid ? f.base + f.processFrames : f.base;
+      const frames: FrameCounter = { pid: pid ?? f.pid, processFrames: frameCount, base, drops: f.drops + drops };
+      return { frames, frameCount: base + frameCount, stats: { ...rates, drops: frames.drops }, updatedAt: context.env.now() };
     }),
+    holdEnd: assign((_, p: { reason: 'input_ended' | 'input_timeout' }) => ({ pendingEnd: p.reason })),
+    endAsPending: assign(({ context }) => ({ endReason: context.endReason ?? context.pendingEnd ?? 'input_ended' })),
     setDegraded: assign(({ context }, p: { degraded: boolean }) => ({
       degraded: p.degraded,
       degradedSince: p.degraded ? (context.degradedSince ?? context.env.now()) : undefined,
@@ -496,7 +524,9 @@ export const streamMachine = streamSetup.createMachine({
       workers: {},
       nextWorker: 0,
       frameCount: 0,
+      frames: { pid: undefined, processFrames: 0, base: 0, drops: 0 },
       stats: undefined,
+      pendingEnd: undefined,
       restartCount: 0,
       degraded: false,
       degradedSince: undefined,
@@ -540,10 +570,19 @@ export const streamMachine = streamSetup.createMachine({
         ],
         RESTART_WORKER: { actions: 'restartWorkers' },
         STOP: { target: '#stream.stopping', actions: { type: 'endWith', params: { reason: 'stopped' } } },
-        INPUT_ENDED: {
-          target: '#stream.stopping',
-          actions: { type: 'endWith', params: ({ event }: { event: StreamEvent }) => ({ reason: event.type === 'INPUT_ENDED' ? event.reason : 'stopped' }) },
-      },
+        // The input is over, but frames of its last segment may still be in the graph or the encoder:
+        // the stream drains first, unless nothing was ever output (or the input never came).
+        INPUT_ENDED: [
+          {
+            guard: 'nothingToDrain',
+            target: '#stream.stopping',
+            actions: { type: 'endWith', params: ({ event }: { event: StreamEvent }) => ({ reason: event.type === 'INPUT_ENDED' ? event.reason : 'stopped' }) },
+          },
+          {
+            target: '.draining',
+            actions: { type: 'holdEnd', params: ({ event }: { event: StreamEvent }) => ({ reason: event.type === 'INPUT_ENDED' ? event.reason : 'input_ended' }) },
+          },
+        ],
         OUTPUT_FAILED: {
           target: '#stream.stopping',
           actions: { type: 'failWith', params: ({ event }: { event: StreamEvent }) => ({ reason: event.type === 'OUTPUT_FAILED' ? event.reason : 'output failed' }) },
@@ -592,6 +631,17 @@ export const streamMachine = streamSetup.createMachine({
         restarting: {
           always: { guard: 'allWorkersRunning', target: 'running' },
         },
+        // Input over: ends on the first stats that show no output, or after limits.inputEndDrainMs.
+        draining: {
+          after: { inputEndDrain: { target: '#stream.stopping', actions: 'endAsPending' } },
+          on: {
+            INPUT_ENDED: {},
+            FRAME_STATS: [
+              { guard: 'outputStopped', target: '#stream.stopping', actions: ['recordFrameStats', 'endAsPending'] },
+              { actions: 'recordFrameStats' },
+            ],
+          },
+        },
       },
     },
     stopping: {
@@ -630,7 +680,9 @@ export function streamStateName(snapshot: StreamSnapshot): StreamStateName {
   if (typeof v === 'string') return v as StreamStateName;
   if ('active' in v) {
     const inner = v.active;
-    return (typeof inner === 'string' ? inner : Object.keys(inner)[0]) as StreamStateName;
+    const name = typeof inner === 'string' ? inner : Object.keys(inner)[0];
+    // Draining its last frames, the stream still runs.
+    return (name === 'draining' ? 'running' : name) as StreamStateName;
   }
   return Object.keys(v)[0] as StreamStateName;
 }
