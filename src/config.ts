@@ -278,6 +278,16 @@ export const ConfigSchema = z.object({
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** The sections a worker process reads (src/runner): it gets these, not the node's HTTP settings (its token). */
+export const WorkerConfigSchema = ConfigSchema.omit({ http: true });
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+/** What a node hands each worker process of its configuration. */
+export function workerConfig(config: Readonly<Config>): WorkerConfig {
+  const { http: _http, ...rest } = config;
+  return rest;
+}
 export type TrickleConfig = z.infer<typeof TrickleConfigSchema>;
 export type MediaConfig = z.infer<typeof MediaConfigSchema>;
 export type InferenceConfig = z.infer<typeof InferenceConfigSchema>;

@@ -3,7 +3,7 @@
 // A process is keyed by what it serves (`stream:<id>` or `shared:<node>`); concurrent `ensure`
 // calls for one key share one fork, so the prompt workers of a stream land in one process.
 import { fork, type ChildProcess } from 'node:child_process';
-import type { Config } from '../config.ts';
+import { workerConfig, type Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { BusError, type Bus, type BusSubscription } from '../transport/bus.ts';
 import { bridgeChild, type ChildBridge } from '../transport/local/bridge-parent.ts';
@@ -185,7 +185,7 @@ export class WorkerProcesses {
       ...process.env,
       SF_PROC_ID: procId,
       SF_NODE_ID: config.nodeId,
-      SF_CONFIG: JSON.stringify(config),
+      SF_CONFIG: JSON.stringify(workerConfig(config)),
     };
     if (config.bus.natsUrl) env.SF_NATS_URL = config.bus.natsUrl;
     else delete env.SF_NATS_URL;
