@@ -19,6 +19,11 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, error: 'Not Found', doc: 'No such route.' },
   STREAM_NOT_FOUND: { status: 404, error: 'Not Found', doc: 'No stream with that id on this service.' },
   NO_STREAMS: { status: 404, error: 'Not Found', doc: 'Stop-all found no running stream.' },
+  THUMBNAIL_NOT_FOUND: {
+    status: 404,
+    error: 'Not Found',
+    doc: 'No thumbnail of that stream and side arrived lately (thumbnails are off, or the stream has no frames yet).',
+  },
   METHOD_NOT_ALLOWED: { status: 405, error: 'Method Not Allowed', doc: 'The route exists with other methods.' },
   STREAM_EXISTS: { status: 409, error: 'Conflict', doc: 'A stream with that id is already running.' },
   URI_TOO_LONG: { status: 414, error: 'URI Too Long', doc: 'A path segment (a stream id, say) exceeds the router limit; the URL is not echoed.' },
@@ -29,6 +34,11 @@ export const ERROR_CODES = {
     status: 503,
     error: 'Service Unavailable',
     doc: 'The bus (NATS) is disconnected and reconnecting: running streams go on; try again once /readyz is ready.',
+  },
+  TOO_MANY_VIEWERS: {
+    status: 503,
+    error: 'Service Unavailable',
+    doc: 'The edge already serves as many live dashboard feeds or video relays as `dashboard.maxFeedClients` / `dashboard.maxVideoRelays` allow.',
   },
   NO_CAPACITY: { status: 503, error: 'Service Unavailable', doc: 'This node runs its maximum number of streams, or is not ready.' },
   START_TIMEOUT: { status: 504, error: 'Gateway Timeout', doc: 'The stream did not reach `running` in time; `state` says where it got.' },

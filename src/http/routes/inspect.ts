@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { InspectionRecord, StreamRuntime } from '../../actors/types.ts';
 import { SfError } from '../../errors.ts';
-import { machines } from '../../machines/index.ts';
+import { machineDefinition, machines, type MachineName } from '../../machines/index.ts';
 
 const SSE_KEEPALIVE_MS = 15_000;
 
@@ -21,9 +21,10 @@ export const inspectRoutes: FastifyPluginAsync<{ runtime: StreamRuntime }> = asy
     '/inspect/machines/:name',
     { schema: { tags: ['inspect'], params: z.object({ name: z.string().min(1).max(64) }) } },
     async (req) => {
-      const m = (machines as Record<string, { toJSON(): unknown }>)[req.params.name];
-      if (!m) throw new SfError('NOT_FOUND', `Machine ${req.params.name} not found; known: ${Object.keys(machines).join(', ')}`);
-      return m.toJSON();
+      if (!Object.hasOwn(machines, req.params.name)) {
+        throw new SfError('NOT_FOUND', `Machine ${req.params.name} not found; known: ${Object.keys(machines).join(', ')}`);
+      }
+      return machineDefinition(req.params.name as MachineName);
     },
   );
 
