@@ -140,7 +140,9 @@ export async function buildApp(opts: AppOptions) {
     await app.register(streamMediaRoutes, { prefix, config, runtime, logger: log, relays });
   }
   if (config.dashboard.enabled) {
-    const feed = new DashboardFeed(runtime, config.dashboard, log);
+    const h = config.http;
+    const trickleHost = h.host === '0.0.0.0' || h.host === '::' ? '127.0.0.1' : h.host.includes(':') ? `[${h.host}]` : h.host;
+    const feed = new DashboardFeed(runtime, config.dashboard, log, h.tricklePort ? `http://${trickleHost}:${h.tricklePort}` : null);
     await app.register(dashboardRoutes, { config, runtime, feed });
     app.addHook('onClose', async () => feed.close());
   }

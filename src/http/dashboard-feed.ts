@@ -54,6 +54,8 @@ export class DashboardFeed {
     private readonly runtime: StreamRuntime,
     private readonly cfg: Readonly<DashboardConfig>,
     private readonly log: Logger,
+    /** The node's own trickle server, if it has one (the start form's default channel URLs). */
+    private readonly trickleUrl: string | null = null,
   ) {
     this.offs.push(runtime.onRuntimeEvent((e) => this.onRuntimeEvent(e)));
     this.offs.push(runtime.onThumbnail((t) => this.onThumbnail(t)));
@@ -164,6 +166,7 @@ export class DashboardFeed {
       history,
       interval_ms: this.cfg.feedIntervalMs,
       history_samples: this.cfg.historySamples,
+      trickle_url: this.trickleUrl,
       ...(error ? { error } : {}),
     });
     return true;
