@@ -104,7 +104,8 @@ export async function buildApp(opts: AppOptions) {
     const path = req.url.split('?')[0];
     const shown = path.length > SHOWN_PATH_CHARS ? `${path.slice(0, SHOWN_PATH_CHARS)}... (${path.length} characters)` : path;
     const allowed = routes.filter((r) => r.re.test(path)).flatMap((r) => [...r.methods]);
-    if (allowed.length) {
+    // A route that takes this method but found nothing (a static file that is not there) is a 404.
+    if (allowed.length && !allowed.includes(req.method)) {
       void reply
         .code(405)
         .header('allow', [...new Set(allowed)].join(', '))

@@ -1,5 +1,5 @@
 // Small JPEG thumbnails of RGB24 frames: one swscale step (rgb24 at the frame's size -> yuvj420p at
-// the thumbnail's size) and FFmpeg's mjpeg encoder at a fixed quantiser. Both are synchronous on
+// the thumbnail's size) and FFmpeg's mjpeg encoder at a fixed quantiser (qmin = qmax). Both are synchronous on
 // purpose (see docs/media-notes.md, "Sync where it is cheap"): from a 512x512 frame to a 160 px JPEG
 // takes about 0.35 ms with the fast bilinear scaler on this machine, less than a thread-pool round
 // trip would add, and the frame's bytes must be read before the caller hands them on anyway.
@@ -7,11 +7,9 @@
 import '../polyfill.ts';
 import { Codec, CodecContext, Frame, Packet, Rational, SoftwareScaleContext } from 'node-av';
 import {
-  AV_CODEC_FLAG_QSCALE,
   AV_PIX_FMT_RGB24,
   AV_PIX_FMT_YUVJ420P,
   FF_ENCODER_MJPEG,
-  FF_QP2LAMBDA,
   SWS_AREA,
   SWS_BILINEAR,
   SWS_FAST_BILINEAR,
@@ -105,9 +103,13 @@ export class JpegThumbnailer {
     enc.height = h;
     enc.pixelFormat = AV_PIX_FMT_YUVJ420P;
     enc.timeBase = new Rational(1, 90_000);
-    // A fixed quantiser: every thumbnail the same quality, no rate control state between them.
-    enc.setFlags(AV_CODEC_FLAG_QSCALE);
-    enc.globalQuality = qscaleFor(this.opts.quality) * FF_QP2LAMBDA;
+    // A fixed quantiser: qmin = qmax pins rate control to it, so every thumbnail has the same
+    // quality whatever came before. (AV_CODEC_FLAG_QSCALE with global_quality alone is not enough
+    // through the API: mpegvideo takes the quantiser from each frame's `quality`, which ffmpeg's CLI
+    // fills in for you.)
+    const q = qscaleFor(this.opts.quality);
+    enc.qMin = q;
+    enc.qMax = q;
     const opened = enc.open2Sync(codec, null);
     if (opened < 0) {
       enc.freeContext();

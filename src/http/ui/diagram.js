@@ -100,7 +100,7 @@ function measure(node, edges) {
   const dfs = (c) => {
     mark.set(c, 1);
     for (const d of next.get(c)) {
-      if (mark.get(d) === 1) continue; // back edge
+      if (mark.get(d) === 1 || d === start) continue; // back edge (nothing ranks before the initial state)
       forward.get(c).push(d);
       if (!mark.has(d)) dfs(d);
     }
