@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../src/config.ts';
+import { applyFfmpegLogLevel } from '../src/media/ffmpeg-log.ts';
 import { JpegThumbnailer, type ThumbnailScaler } from '../src/media/jpeg.ts';
 import { serviceCase, type CaseResult, type Clip } from './glass/cases.ts';
 import { CLIP_FPS, CLIP_SIZE, makeClip } from './glass/clip.ts';
@@ -37,6 +38,7 @@ function frame(w: number, h: number, seed: number): Uint8Array {
 
 function thumbnailerAlone(): Map<ThumbnailScaler, number> {
   const cfg = defaultConfig.dashboard.thumbnails;
+  applyFfmpegLogLevel(defaultConfig.media);
   const frames = [0, 1, 2, 3].map((s) => frame(CLIP_SIZE, CLIP_SIZE, s * 37));
   const out = new Map<ThumbnailScaler, number>();
   console.log(`Thumbnailer alone: ${CLIP_SIZE}x${CLIP_SIZE} RGB24 -> ${cfg.width} px JPEG, quality ${cfg.quality}, 500 thumbnails per scaler (median of each; CPU = process CPU / thumbnails).\n`);

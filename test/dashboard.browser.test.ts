@@ -25,6 +25,16 @@ const TOKEN = 'dashboard-test-token';
 const IDS = ['cam-a', 'cam-b', 'cam-c'];
 const SIZE = 256;
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'dashboard');
+const INVERT = {
+  '1': { class_type: 'LoadTensor', inputs: {} },
+  '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } },
+  '3': { class_type: 'SaveTensor', inputs: { images: ['2', 0] } },
+};
+const BLUR = {
+  '1': { class_type: 'LoadTensor', inputs: {} },
+  '3': { class_type: 'ImageBlur', inputs: { image: ['1', 0], blur_radius: 3, sigma: 2 } },
+  '4': { class_type: 'SaveTensor', inputs: { images: ['3', 0] } },
+};
 /** ComfyUI's ImageBlur at node 3 without its required `sigma`. */
 const BLUR_WITHOUT_SIGMA = {
   '1': { class_type: 'LoadTensor', inputs: {} },
@@ -67,7 +77,8 @@ beforeAll(async () => {
         gateway_request_id: id,
         subscribe_url: `${serve!.trickle}/${id}-in`,
         publish_url: `${serve!.trickle}/${id}-out`,
-        params: { width: SIZE, height: SIZE },
+        // The last one holds two prompts, both warm (prompt-worker): the page can switch between them.
+        params: { width: SIZE, height: SIZE, ...(id === IDS[2] ? { use_prompt_worker: true, prompts: [INVERT, BLUR] } : {}) },
       });
       expect(r.status, JSON.stringify(r.json)).toBe(200);
       publishers.push(publishClip(`${serve!.trickle}/${id}-in`, clip, { signal: publishing.signal, close: false }).catch(() => undefined));
@@ -114,10 +125,10 @@ describe('the dashboard in a real browser', () => {
       page.$$eval('img.thumb', (imgs: any[]) =>
         imgs.map((i) => ({ id: (i.closest('.stream') as any).dataset.id, cls: i.className, seq: Number((i as any).dataset.seq || 0), w: (i as any).naturalWidth })),
       );
-    await page.waitForFunction((n) => [...document.querySelectorAll('img.thumb')].filter((i: any) => (i as any).dataset.seq).length === n, IDS.length * 2, { timeout: 10_000 });
+    // Each shows a whole 160 px JPEG.
+    await page.waitForFunction((n) => [...document.querySelectorAll('img.thumb')].filter((i: any) => i.dataset.seq && i.naturalWidth === 160).length === n, IDS.length * 2, { timeout: 10_000 });
     const first = await seqs();
     expect(first).toHaveLength(IDS.length * 2);
-    for (const t of first) expect(t.w, `${t.id} ${t.cls}`).toBe(160);
     await page.waitForFunction(
       (before) => [...document.querySelectorAll('img.thumb')].every((i: any, k: number) => Number((i as any).dataset.seq || 0) > before[k]),
       first.map((t) => t.seq),
@@ -194,6 +205,7 @@ describe('the dashboard in a real browser', () => {
         for (const m of ms) for (const n of m.addedNodes) if ((n as any).matches?.('li.state')) w.__log.push([Date.now(), n.textContent ?? '']);
       }).observe(document.querySelector('#events')!, { childList: true });
     });
+    const videoAtKill = await page.evaluate(() => document.querySelector('#player').currentTime);
     const killedAt = Date.now();
     process.kill(shownPid, 'SIGKILL');
     // Running again after restarting, in both diagrams.
@@ -245,7 +257,61 @@ describe('the dashboard in a real browser', () => {
     workerPids.add(newPid);
     expect(newPid).not.toBe(shownPid);
     expect(Number(await page.textContent(`.stream[data-id="${id}"] .restarts`))).toBeGreaterThanOrEqual(1);
+    // The output goes on after the restart: the video plays on (the player reconnects if it must).
+    await page.waitForFunction((t) => document.querySelector('#player').currentTime > t + 1, videoAtKill, { timeout: 15_000 });
     await shot('3-after-kill');
+  });
+
+  it('switches the prompt of a prompt-worker stream', async () => {
+    const id = IDS[2];
+    await page.click(`.stream[data-id="${id}"] a.sid`);
+    await page.waitForSelector('#switch-form:not([hidden])');
+    const st = (await api('GET', `/stream/${id}`)).json;
+    expect(st.prompt_ids).toHaveLength(2);
+    const other = st.prompt_ids.find((p: string) => p !== st.active_prompt_id);
+    await page.waitForFunction((n) => document.querySelectorAll('#switch-select option').length === n, 2);
+    await page.selectOption('#switch-select', other);
+    await page.click('#switch-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#action-result')?.classList.contains('ok') && /active: /.test(document.querySelector('#action-result').textContent));
+    expect(await page.textContent('#action-result')).toContain(`(active: ${other})`);
+    await page.waitForFunction(([sid, p]) => document.querySelector(`.stream[data-id="${sid}"] .prompt`)?.textContent === p, [id, other]);
+    expect((await api('GET', `/stream/${id}`)).json.active_prompt_id).toBe(other);
+    await shot('4-switched-prompt');
+  });
+
+  it('updates prompts (a bad one is refused beside its node), restarts the worker and stops a stream', async () => {
+    const id = IDS[1];
+    await page.click(`.stream[data-id="${id}"] a.sid`);
+    await page.waitForFunction((sid) => document.querySelector('#detail-id')?.textContent === sid, id);
+    const before = (await api('GET', `/stream/${id}`)).json;
+    // A bad prompt first: nothing changes, and the error is beside node 3.
+    await page.fill('#update-prompt', JSON.stringify(BLUR_WITHOUT_SIGMA));
+    await page.click('#update-form button[type=submit]');
+    await page.waitForFunction(() => (document.querySelector('#update-errors li[data-node-id="3"] .node-errors')?.textContent ?? '') !== '');
+    expect(await page.textContent('#update-errors li[data-node-id="3"] .node-errors')).toBe('Required input is missing: sigma');
+    expect((await api('GET', `/stream/${id}`)).json.active_prompt_id).toBe(before.active_prompt_id);
+    // Then a good one: swapped live, same worker process.
+    await page.fill('#update-prompt', JSON.stringify(BLUR));
+    await page.click('#update-form button[type=submit]');
+    await page.waitForFunction(() => /Prompts updated/.test(document.querySelector('#action-result')?.textContent ?? ''), undefined, { timeout: 20_000 });
+    expect(await page.$$eval('#update-errors > *', (els: any[]) => els.length)).toBe(0);
+    const updated = (await api('GET', `/stream/${id}`)).json;
+    expect(updated.active_prompt_id).not.toBe(before.active_prompt_id);
+    expect(updated.worker_status.pid).toBe(before.worker_status.pid);
+    await page.waitForFunction(([sid, p]) => document.querySelector(`.stream[data-id="${sid}"] .prompt`)?.textContent === p, [id, updated.active_prompt_id]);
+    // Restart: a new worker process, shown in the row.
+    await page.click('#act-restart');
+    await page.waitForFunction(() => /worker restarted/.test(document.querySelector('#action-result')?.textContent ?? ''), undefined, { timeout: 20_000 });
+    const restarted = (await api('GET', `/stream/${id}`)).json;
+    workerPids.add(restarted.worker_status.pid);
+    expect(restarted.worker_status.pid).not.toBe(before.worker_status.pid);
+    await page.waitForFunction(([sid, pid]) => document.querySelector(`.stream[data-id="${sid}"] .pids`)?.textContent === String(pid), [id, restarted.worker_status.pid]);
+    // Stop: the stream ends; the page shows it terminated.
+    await page.click('#act-stop');
+    await page.waitForFunction(() => /stopped successfully/.test(document.querySelector('#action-result')?.textContent ?? ''), undefined, { timeout: 20_000 });
+    await page.waitForSelector(`.stream[data-id="${id}"] .state.state-terminated`, { timeout: 5_000 });
+    expect((await api('GET', `/stream/${id}`)).json.state).toBe('terminated');
+    await shot('5-updated-restarted-stopped');
   });
 
   it("refuses the ImageBlur prompt without sigma beside node 3, with ComfyUI's error, and starts nothing", async () => {
@@ -265,12 +331,12 @@ describe('the dashboard in a real browser', () => {
     expect(await page.textContent('#start-errors p.error')).toContain('Prompt validation failed');
     expect(await page.textContent('#start-result')).toContain('400');
     expect(await page.isVisible('#start-dialog')).toBe(true);
-    await shot('4-bad-prompt');
+    await shot('6-bad-prompt');
     // Nothing started: no such stream, the same streams, no new process.
     expect((await api('GET', '/stream/blur-no-sigma')).status).toBe(404);
     const after = await api('GET', '/streams');
     expect(Object.keys(after.json.streams).sort()).toEqual(Object.keys(before.json.streams).sort());
-    expect(after.json.count).toBe(IDS.length);
+    expect(after.json.count).toBe(before.json.count);
     await page.click('#start-cancel');
   });
 

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ThumbnailStore } from '../src/actors/thumbnails.ts';
 import { loadConfig } from '../src/config.ts';
 import { rootLogger } from '../src/log.ts';
+import { applyFfmpegLogLevel } from '../src/media/ffmpeg-log.ts';
 import { JpegThumbnailer, qscaleFor, thumbnailSize } from '../src/media/jpeg.ts';
 import { ThumbnailTap } from '../src/runner/thumbnails.ts';
 import type { Bus } from '../src/transport/bus.ts';
@@ -11,6 +12,7 @@ import { createBus } from '../src/transport/create-bus.ts';
 import { parseThumbSubject, subjectPatterns, subjects } from '../src/transport/subjects.ts';
 
 const log = rootLogger.child({ test: 'thumbnails' });
+applyFfmpegLogLevel(loadConfig().media);
 const thumbCfg = (over: Record<string, unknown> = {}) => loadConfig({ dashboard: { thumbnails: over } }).dashboard.thumbnails;
 
 /** Width and height from a baseline JPEG's SOF0 marker. */

@@ -124,10 +124,6 @@ function rowFor(id) {
   const a = row.querySelector('.sid');
   a.textContent = id;
   a.href = `#stream=${encodeURIComponent(id)}`;
-  for (const img of row.querySelectorAll('img.thumb')) {
-    img.addEventListener('load', () => thumbLoaded(img));
-    img.addEventListener('error', () => thumbLoaded(img));
-  }
   $('#streams').appendChild(row);
   return row;
 }
@@ -205,6 +201,9 @@ function onStats(m) {
 }
 
 // ---- thumbnails -----------------------------------------------------------------------------------
+// Each new thumbnail is fetched whole, then shown from a blob: URL, so the <img> never shows half an
+// image or a gap while the next one loads; at most one fetch per image is in flight, and the newest
+// wanted one is fetched next.
 
 function wantThumb(id, side, seq) {
   const row = document.querySelector(`.stream[data-id="${CSS.escape(id)}"]`);
@@ -212,26 +211,39 @@ function wantThumb(id, side, seq) {
   if (!img) return;
   if (Number(img.dataset.want || 0) >= seq) return;
   img.dataset.want = String(seq);
-  if (!img.dataset.loading) loadThumb(img, id, side);
+  if (!img.dataset.loading) void loadThumb(img, id, side);
 }
 
-function loadThumb(img, id, side) {
-  const seq = img.dataset.want;
-  img.dataset.loading = seq;
-  img.src = `/stream/${encodeURIComponent(id)}/thumbnail/${side}?seq=${seq}`;
-}
-
-function thumbLoaded(img) {
-  const loaded = img.dataset.loading;
-  delete img.dataset.loading;
-  if (img.naturalWidth > 0) {
-    img.dataset.seq = loaded;
-    img.dataset.loadedAt = String(Date.now());
+async function loadThumb(img, id, side) {
+  const want = Number(img.dataset.want);
+  img.dataset.loading = String(want);
+  try {
+    const res = await fetch(`/stream/${encodeURIComponent(id)}/thumbnail/${side}`, { credentials: 'same-origin', cache: 'no-store' });
+    if (res.ok) {
+      const seq = Number(res.headers.get('x-thumbnail-seq') || want);
+      const url = URL.createObjectURL(await res.blob());
+      await new Promise((resolve) => {
+        const done = () => {
+          img.removeEventListener('load', done);
+          img.removeEventListener('error', done);
+          resolve();
+        };
+        img.addEventListener('load', done);
+        img.addEventListener('error', done);
+        const old = img.dataset.blob;
+        img.src = url;
+        img.dataset.blob = url;
+        if (old) URL.revokeObjectURL(old);
+      });
+      img.dataset.seq = String(seq);
+      img.dataset.loadedAt = String(Date.now());
+    }
+  } catch {
+    /* the next thumbnail will do */
+  } finally {
+    delete img.dataset.loading;
   }
-  if (Number(img.dataset.want) > Number(loaded)) {
-    const row = img.closest('.stream');
-    loadThumb(img, row.dataset.id, img.classList.contains('thumb-input') ? 'input' : 'output');
-  }
+  if (Number(img.dataset.want) > want && img.isConnected) void loadThumb(img, id, side);
 }
 
 // ---- the live feed --------------------------------------------------------------------------------
