@@ -153,4 +153,25 @@ describe('the dashboard over HTTP', () => {
       'worker.live.running.prompts.idle',
     ]);
   });
+
+  it('ends its live feeds at once when the edge closes', async () => {
+    const other = await startEdge({ logLevel: 'silent' });
+    const open = async (path: string) => {
+      const res = await fetch(other.origin + path);
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      await reader.read();
+      // Wrapped: an async function returning a promise would wait for it.
+      return {
+        done: (async () => {
+          for (;;) if ((await reader.read()).done) return;
+        })(),
+      };
+    };
+    const feeds = [await open('/dashboard/feed'), await open('/inspect/events?replay=true')];
+    const t0 = Date.now();
+    await other.close();
+    await Promise.all(feeds.map((f) => f.done));
+    expect(Date.now() - t0).toBeLessThan(3_000);
+  });
 });

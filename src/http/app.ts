@@ -134,7 +134,12 @@ export async function buildApp(opts: AppOptions) {
   await app.register(healthRoutes, { config, runtime, version: SERVICE_VERSION, metrics });
   await app.register(objectInfoRoutes, { workspace: runtime.workspace, testNodes: config.inference.testNodes });
   await app.register(inspectRoutes, { runtime });
-  const relays = { open: 0 };
+  const relays = { open: 0, closers: new Set<() => void>() };
+  // Long-lived responses (the dashboard feed, output relays) end before the server waits for its
+  // connections to close, so they never hold a shutdown up.
+  app.addHook('preClose', async () => {
+    for (const end of [...relays.closers]) end();
+  });
   const log = opts.logger ?? rootLogger;
   for (const prefix of API_PREFIXES) {
     await app.register(streamRoutes, { prefix, config, runtime });
@@ -144,8 +149,8 @@ export async function buildApp(opts: AppOptions) {
     const h = config.http;
     const trickleHost = h.host === '0.0.0.0' || h.host === '::' ? '127.0.0.1' : h.host.includes(':') ? `[${h.host}]` : h.host;
     const feed = new DashboardFeed(runtime, config.dashboard, log, h.tricklePort ? `http://${trickleHost}:${h.tricklePort}` : null);
-    await app.register(dashboardRoutes, { config, runtime, feed });
-    app.addHook('onClose', async () => feed.close());
+    await app.register(dashboardRoutes, { config, feed });
+    app.addHook('preClose', async () => feed.close());
   }
   app.addHook('onClose', async () => metrics.close());
   return app;

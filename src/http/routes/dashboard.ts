@@ -9,7 +9,6 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { StreamRuntime } from '../../actors/types.ts';
 import type { Config } from '../../config.ts';
 import { SfError } from '../../errors.ts';
 import type { DashboardFeed } from '../dashboard-feed.ts';
@@ -35,7 +34,6 @@ export const PAGE_CSP = [
 
 export interface DashboardRoutesOptions {
   config: Readonly<Config>;
-  runtime: StreamRuntime;
   feed: DashboardFeed;
 }
 

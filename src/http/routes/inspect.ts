@@ -11,6 +11,12 @@ const SSE_KEEPALIVE_MS = 15_000;
 
 export const inspectRoutes: FastifyPluginAsync<{ runtime: StreamRuntime }> = async (base, { runtime }) => {
   const app = base.withTypeProvider<ZodTypeProvider>();
+  // Open feeds end before the server waits for its connections (a dashboard left open must not hold
+  // a shutdown up).
+  const feeds = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...feeds]) end();
+  });
 
   app.get('/inspect/actors', { schema: { tags: ['inspect'] } }, async () => {
     const actors = runtime.inspectActors();
@@ -59,7 +65,13 @@ export const inspectRoutes: FastifyPluginAsync<{ runtime: StreamRuntime }> = asy
       const end = () => {
         clearInterval(keepalive);
         off();
+        feeds.delete(close);
       };
+      const close = () => {
+        end();
+        res.end();
+      };
+      feeds.add(close);
       req.raw.on('close', end);
       res.on('close', end);
     },

@@ -23,8 +23,8 @@ export interface StreamMediaRoutesOptions {
   config: Readonly<Config>;
   runtime: StreamRuntime;
   logger: Logger;
-  /** Relays open on this edge (shared by the route's prefixes). */
-  relays: { open: number };
+  /** Relays open on this edge (shared by the route's prefixes), and how to end each (on close). */
+  relays: { open: number; closers: Set<() => void> };
 }
 
 /** How long the relay waits for an output channel that does not exist yet. */
@@ -82,6 +82,11 @@ export const streamMediaRoutes: FastifyPluginAsync<StreamMediaRoutesOptions> = a
         sub.close();
       };
       res.on('close', onGone);
+      const end = () => {
+        onGone();
+        res.end();
+      };
+      relays.closers.add(end);
       const drained = () =>
         new Promise<void>((resolve) => {
           const done = () => {
@@ -117,6 +122,7 @@ export const streamMediaRoutes: FastifyPluginAsync<StreamMediaRoutesOptions> = a
         log.debug({ err }, 'output relay ended');
       } finally {
         relays.open--;
+        relays.closers.delete(end);
         res.off('close', onGone);
         sub.close();
         if (!res.writableEnded) res.end();
