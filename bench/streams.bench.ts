@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { createRuntime, type Runtime } from '../src/actors/runtime.ts';
 import type { RuntimeEvent } from '../src/actors/types.ts';
 import { loadConfig, type Config } from '../src/config.ts';
-import { DEFAULT_PROMPT } from '../src/http/prompts.ts';
+import { DEFAULT_PROMPT } from '../src/inference/stream-prompts.ts';
 import { compileGraph, type CompiledGraph } from '../src/inference/compile.ts';
 import { SessionCache } from '../src/inference/sessions.ts';
 import { validatePrompt } from '../src/inference/validate.ts';
@@ -133,7 +133,7 @@ async function startStream(n: BenchNode, id: string, workspace: string) {
     width: SIZE,
     height: SIZE,
     architecture: 'dedicated',
-    prompts: [{ id: r.promptId, prompt: DEFAULT_PROMPT as Record<string, unknown> }],
+    prompts: [{ id: r.promptId, prompt: DEFAULT_PROMPT, graph: r.prompt }],
   });
 }
 
@@ -188,7 +188,7 @@ async function promptUpdateRun(n: BenchNode, clip: string, workspace: string, di
   await new Promise((r) => setTimeout(r, 3_000));
   const r = validatePrompt(PASSTHROUGH, { workspace });
   const t = performance.now();
-  if (r.valid) await n.runtime.updatePrompts(id, { prompts: [{ id: r.promptId, prompt: PASSTHROUGH }] });
+  if (r.valid) await n.runtime.updatePrompts(id, { prompts: [PASSTHROUGH] });
   const updateMs = performance.now() - t;
   await feeding;
   await new Promise((res) => setTimeout(res, 1_500));

@@ -2,10 +2,31 @@
 // An empty object is a valid configuration: each field documents its default. Each area owns one
 // section; add new bounds to the section of the module that enforces them.
 import { z } from 'zod';
-import { TimelineConfigSchema } from './runner/timeline.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+
+
+/** How the runner's timeline (runner/timeline.ts) judges input pts: what is a discontinuity. */
+export const TimelineConfigSchema = z.object({
+  /** A pts at most this far behind its stream's previous one (after unwrapping) is passed through
+   *  as it is, flagged `advances: false` when not after the stream's last output; further back is
+   *  a `backward` discontinuity (a publisher that restarted its clock). */
+  maxBackwardStepMs: z.number().min(0).default(200),
+  /** A pts more than this far ahead of its stream's previous one (after unwrapping) is a `forward`
+   *  discontinuity and is rebased; up to it, a gap in the input stays a gap in the output. */
+  maxForwardJumpMs: z.number().positive().default(10_000),
+  /** Most distance (input pts) between a packet and the latest pts of the section another stream
+   *  started, for the packet to join that section with its offset (A/V interleave in arrival order
+   *  plus decoder delay); a packet further away is a discontinuity of its own stream. */
+  maxInterleaveMs: z.number().min(0).default(2_000),
+  /** Packet duration assumed for a stream with no recent deltas yet (placing the first packet
+   *  after a discontinuity, or a realigned one). */
+  defaultFrameDurationMs: z.number().positive().default(1000 / 30),
+  /** Recent positive pts deltas kept per stream; their median is the stream's packet duration. */
+  frameDurationWindow: z.number().int().min(1).max(64).default(8),
+});
+export type TimelineConfig = z.infer<typeof TimelineConfigSchema>;
 
 export const TrickleConfigSchema = z.object({
   /** Segments kept per channel (go-livepeer keeps 5: a ring at seq % 5). */

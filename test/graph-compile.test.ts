@@ -128,13 +128,13 @@ describe('session cache', () => {
     const g2 = await compile('lru2');
     const g3 = await compile('lru3'); // over capacity: g1 (unheld, oldest) goes
     expect(cache.size).toBe(2);
-    await expect(g1.run(frame)).rejects.toMatchObject({ code: 'disposed' });
+    await expect(g1.run(frame)).rejects.toMatchObject({ code: 'GRAPH_DISPOSED' });
     expect(Array.from((await g2.run(frame)).data.slice(0, 3))).toEqual(Array.from(frame.slice(0, 3), (v) => 255 - v));
     const g4 = await compile('lru4'); // g2 and g3 are held: the oldest is dropped from the cache but stays usable
     expect(cache.size).toBe(2);
     expect((await g2.run(frame)).width).toBe(W);
     await g2.dispose(); // last holder of an evicted graph frees it
-    await expect(g2.run(frame)).rejects.toMatchObject({ code: 'disposed' });
+    await expect(g2.run(frame)).rejects.toMatchObject({ code: 'GRAPH_DISPOSED' });
     await Promise.all([g3.dispose(), g4.dispose()]);
     await cache.clear();
   });
@@ -198,9 +198,9 @@ describe('OnnxModel', () => {
 
   it('refuses a missing model and a model of the wrong output shape with typed errors', async () => {
     const p = (id: string, model: string) => ref.singleNodePrompt(id, 'OnnxModel', { model_name: model });
-    await expect(runner.compile(p('m-miss', 'nope.onnx'), W, H)).rejects.toMatchObject({ code: 'missing_model' });
-    await expect(runner.compile(p('m-path', '../secret.onnx'), W, H)).rejects.toMatchObject({ code: 'missing_model' });
-    await expect(runner.compile(p('m-gray', 'gray.onnx'), W, H)).rejects.toMatchObject({ code: 'model_shape' });
+    await expect(runner.compile(p('m-miss', 'nope.onnx'), W, H)).rejects.toMatchObject({ code: 'GRAPH_MISSING_MODEL' });
+    await expect(runner.compile(p('m-path', '../secret.onnx'), W, H)).rejects.toMatchObject({ code: 'GRAPH_MISSING_MODEL' });
+    await expect(runner.compile(p('m-gray', 'gray.onnx'), W, H)).rejects.toMatchObject({ code: 'GRAPH_MODEL_SHAPE' });
   });
 });
 
@@ -210,20 +210,20 @@ describe('typed errors', () => {
       prompt(id, [{ id: '1', classType: 'LoadTensor', inputs: {} }, node, { id: '3', classType: 'SaveTensor', inputs: { images: link('2') } }]);
     const e1 = await runner.compile(bad('e1', { id: '2', classType: 'KSampler', inputs: {} }), W, H).catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(GraphError);
-    expect(e1).toMatchObject({ code: 'unknown_node', nodeId: '2' });
-    await expect(runner.compile(bad('e2', { id: '2', classType: 'ImageInvert', inputs: { image: link('9') } }), W, H)).rejects.toMatchObject({ code: 'bad_link' });
-    await expect(runner.compile(bad('e3', { id: '2', classType: 'ImageBlur', inputs: { image: link('1'), blur_radius: 99, sigma: 1 } }), W, H)).rejects.toMatchObject({ code: 'bad_input' });
-    await expect(runner.compile(bad('e4', { id: '2', classType: 'ImageBlend', inputs: { image1: link('1'), image2: link('1'), blend_factor: 0.5, blend_mode: 'hue' } }), W, H)).rejects.toMatchObject({ code: 'bad_input' });
-    await expect(runner.compile(bad('e5', { id: '2', classType: 'ImageScaleBy', inputs: { image: link('1'), upscale_method: 'area', scale_by: 8 } }), 4000, 10)).rejects.toMatchObject({ code: 'bad_input' });
+    expect(e1).toMatchObject({ code: 'GRAPH_UNKNOWN_NODE', nodeId: '2' });
+    await expect(runner.compile(bad('e2', { id: '2', classType: 'ImageInvert', inputs: { image: link('9') } }), W, H)).rejects.toMatchObject({ code: 'GRAPH_BAD_LINK' });
+    await expect(runner.compile(bad('e3', { id: '2', classType: 'ImageBlur', inputs: { image: link('1'), blur_radius: 99, sigma: 1 } }), W, H)).rejects.toMatchObject({ code: 'GRAPH_BAD_INPUT' });
+    await expect(runner.compile(bad('e4', { id: '2', classType: 'ImageBlend', inputs: { image1: link('1'), image2: link('1'), blend_factor: 0.5, blend_mode: 'hue' } }), W, H)).rejects.toMatchObject({ code: 'GRAPH_BAD_INPUT' });
+    await expect(runner.compile(bad('e5', { id: '2', classType: 'ImageScaleBy', inputs: { image: link('1'), upscale_method: 'area', scale_by: 8 } }), 4000, 10)).rejects.toMatchObject({ code: 'GRAPH_BAD_INPUT' });
     const twoOut = ref.singleNodePrompt('e7', 'ImageInvert', {});
     twoOut.nodes.push({ id: '4', classType: 'SaveTensor', inputs: { images: link('1') } });
-    await expect(runner.compile(twoOut, W, H)).rejects.toMatchObject({ code: 'bad_link' });
+    await expect(runner.compile(twoOut, W, H)).rejects.toMatchObject({ code: 'GRAPH_BAD_LINK' });
     const twoIn = ref.singleNodePrompt('e8', 'ImageInvert', {});
     twoIn.nodes.splice(1, 0, { id: '0', classType: 'LoadTensor', inputs: {} });
-    await expect(runner.compile(twoIn, W, H)).rejects.toMatchObject({ code: 'bad_link' });
-    await expect(runner.compile(ref.singleNodePrompt('e9', 'ImageInvert', {}), 0, H)).rejects.toMatchObject({ code: 'bad_frame' });
+    await expect(runner.compile(twoIn, W, H)).rejects.toMatchObject({ code: 'GRAPH_BAD_LINK' });
+    await expect(runner.compile(ref.singleNodePrompt('e9', 'ImageInvert', {}), 0, H)).rejects.toMatchObject({ code: 'GRAPH_BAD_FRAME' });
     const g = await runner.compile(ref.singleNodePrompt('e6', 'ImageInvert', {}), W, H);
-    await expect(g.run(new Uint8Array(10))).rejects.toMatchObject({ code: 'bad_frame' });
+    await expect(g.run(new Uint8Array(10))).rejects.toMatchObject({ code: 'GRAPH_BAD_FRAME' });
     expect((await g.run(frame)).data.length).toBe(frame.length); // still fine afterwards
     await g.dispose();
   });

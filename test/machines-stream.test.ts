@@ -4,13 +4,12 @@
 import { describe, expect, test } from 'vitest';
 import { createActor, fromCallback, SimulatedClock, type Actor, type ActorRefFrom } from 'xstate';
 import {
-  StreamConfigSchema,
   streamMachine,
   streamStateName,
   workerMachine,
   streamStatus,
   workerStateName,
-  type Architecture,
+
   type SharedWorkerInput,
   type StreamEmitted,
   type StreamPrompt,
@@ -18,9 +17,10 @@ import {
   type WorkerLimits,
   type WorkerSnapshot,
 } from '../src/machines/index.ts';
-import { fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
+import { fakePrompt, fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
+import { StreamSpec, type Architecture } from '../src/stream-spec.ts';
 
-const P = (id: string): StreamPrompt => ({ id, prompt: { [id]: { class_type: 'SaveTensor', inputs: {} } } });
+const P = (id: string): StreamPrompt => fakePrompt(id, { [id]: { class_type: 'SaveTensor', inputs: {} } });
 
 interface Rig {
   fx: FakeWorkerEffects;
@@ -50,8 +50,8 @@ function rig(
     clock,
     input: {
       id: 's1',
-      subscribe_url: 'http://127.0.0.1:3389/s1',
-      publish_url: 'http://127.0.0.1:3389/s1-out',
+      subscribeUrl: 'http://127.0.0.1:3389/s1',
+      publishUrl: 'http://127.0.0.1:3389/s1-out',
       width: 512,
       height: 512,
       architecture: opts.architecture ?? 'dedicated',
@@ -179,7 +179,7 @@ describe('stream machine', () => {
       expect(r.emitted).toEqual([
         { type: 'PROMPTS_UPDATED', requestId: 'pending', promptsCount: 1, warmupPerformed: false, error: 'stream is ending' },
         { type: 'PROMPTS_UPDATED', requestId: 'late', promptsCount: 1, warmupPerformed: false, error: 'stream is ending' },
-        { type: 'PROMPT_SWITCH_REJECTED', promptId: 'a', code: 'stream_ending' },
+        { type: 'PROMPT_SWITCH_REJECTED', promptId: 'a', code: 'STREAM_NOT_FOUND' },
       ]);
       r.actor.stop();
     });
@@ -318,7 +318,7 @@ describe('stream machine', () => {
       expect(r.actor.getSnapshot().context.activePromptId).toBe('b');
       expect(r.emitted).toEqual([
         { type: 'PROMPT_SWITCHED', activePromptId: 'b' },
-        { type: 'PROMPT_SWITCH_REJECTED', promptId: 'zzz', code: 'unknown_prompt' },
+        { type: 'PROMPT_SWITCH_REJECTED', promptId: 'zzz', code: 'PROMPT_NOT_FOUND' },
       ]);
       r.actor.stop();
     });
@@ -361,7 +361,7 @@ describe('stream machine', () => {
     const r = rig();
     await r.reach('running');
     r.actor.send({ type: 'SWITCH_PROMPT', promptId: 'a' });
-    expect(r.emitted).toEqual([{ type: 'PROMPT_SWITCH_REJECTED', promptId: 'a', code: 'not_prompt_worker' }]);
+    expect(r.emitted).toEqual([{ type: 'PROMPT_SWITCH_REJECTED', promptId: 'a', code: 'NOT_PROMPT_WORKER' }]);
     r.actor.stop();
   });
 
@@ -403,19 +403,18 @@ describe('stream machine', () => {
     });
   });
 
-  test('the stream config schema accepts a valid config and names what is wrong with a bad one', () => {
+  test('the stream spec schema accepts a valid spec and names what is wrong with a bad one', () => {
     const good = {
       id: 's1',
-      subscribe_url: 'http://127.0.0.1:3389/s1',
-      publish_url: 'http://127.0.0.1:3389/s1-out',
+      subscribeUrl: 'http://127.0.0.1:3389/s1',
+      publishUrl: 'http://127.0.0.1:3389/s1-out',
       width: 512,
       height: 512,
       architecture: 'prompt_worker',
       prompts: [P('a')],
-      limits: testLimits,
     };
-    expect(StreamConfigSchema.parse(good)).toEqual(good);
-    const bad = StreamConfigSchema.safeParse({ ...good, prompts: [], architecture: 'pool' });
+    expect(StreamSpec.parse(good)).toEqual(good);
+    const bad = StreamSpec.safeParse({ ...good, prompts: [], architecture: 'pool' });
     expect(bad.success).toBe(false);
     expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['architecture', 'prompts']);
   });

@@ -9,14 +9,14 @@ import {
   workerLimitsFrom,
   workerMachine,
   workerStateName,
-  workerStatus,
   type WorkerLimits,
   type WorkerNotification,
+  type WorkerSnapshot,
 } from '../src/machines/index.ts';
 import { defaultConfig } from '../src/config.ts';
-import { fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
+import { fakePrompt, fakeWorkerEffects, testLimits, until, type FakeWorkerEffects } from './helpers/worker-fakes.ts';
 
-const prompts = [{ id: 'p1', prompt: { '1': { class_type: 'LoadTensor', inputs: {} } } }];
+const prompts = [fakePrompt('p1', { '1': { class_type: 'LoadTensor', inputs: {} } })];
 
 interface Rig {
   fx: FakeWorkerEffects;
@@ -55,13 +55,16 @@ function rig(limits: Partial<WorkerLimits> = {}, setup?: (fx: FakeWorkerEffects)
 
 const types = (notes: WorkerNotification[]) => notes.map((n) => n.type);
 
+/** The worker's state by its API name, with its context. */
+const workerStatus = (snap: WorkerSnapshot) => ({ ...snap.context, state: workerStateName(snap) });
+
 describe('worker machine', () => {
   test('spawns, warms up and runs with the pid the spawn reported', async () => {
     const r = rig();
     expect(r.state()).toBe('spawning');
     await r.reach('running');
-    const s = workerStatus(r.actor.getSnapshot());
-    expect(s).toMatchObject({ workerId: 'w0', state: 'running', pid: 1000, restartCount: 0, startedAt: 0 });
+    expect(workerStateName(r.actor.getSnapshot())).toBe('running');
+    expect(r.actor.getSnapshot().context).toMatchObject({ workerId: 'w0', pid: 1000, restartCount: 0, startedAt: 0 });
     expect(r.fx.calls.spawn).toEqual([{ streamId: 's1', workerId: 'w0', prompts, width: 512, height: 512 }]);
     expect(r.fx.calls.warmup).toEqual([{ streamId: 's1', workerId: 'w0', pid: 1000, prompts, width: 512, height: 512 }]);
     expect(r.fx.calls.watch).toEqual([{ streamId: 's1', workerId: 'w0', pid: 1000 }]);
@@ -77,8 +80,8 @@ describe('worker machine', () => {
     r.fx.fromProcess('w0', { type: 'HEARTBEAT', stats: { fps: 30 } });
     r.clock.increment(timeout - 1);
     expect(r.state()).toBe('running');
-    expect(workerStatus(r.actor.getSnapshot()).lastStats).toEqual({ fps: 30 });
-    expect(workerStatus(r.actor.getSnapshot()).lastHeartbeatAt).toBe(timeout - 1);
+    expect(r.actor.getSnapshot().context.lastStats).toEqual({ fps: 30 });
+    expect(r.actor.getSnapshot().context.lastHeartbeatAt).toBe(timeout - 1);
     r.clock.increment(1);
     expect(r.state()).toBe('restarting');
     expect(r.actor.getSnapshot().context.lastError).toBe('heartbeat timeout');
@@ -275,7 +278,7 @@ describe('worker machine', () => {
   test('UPDATE_PROMPTS without a size change swaps prompts in the running process', async () => {
     const r = rig();
     await r.reach('running');
-    const next = [{ id: 'p2', prompt: { x: 1 } }];
+    const next = [fakePrompt('p2', { x: { class_type: 'SaveTensor', inputs: {} } })];
     r.actor.send({ type: 'UPDATE_PROMPTS', prompts: next, width: 512, height: 512 });
     await until(r.actor, (s) => s.context.prompts === next);
     expect(r.state()).toBe('running');
@@ -289,7 +292,7 @@ describe('worker machine', () => {
   test('a failed prompt swap keeps the old prompts and reports the error', async () => {
     const r = rig({}, (fx) => fx.script.apply.push('fail'));
     await r.reach('running');
-    r.actor.send({ type: 'UPDATE_PROMPTS', prompts: [{ id: 'p2', prompt: {} }] });
+    r.actor.send({ type: 'UPDATE_PROMPTS', prompts: [fakePrompt('p2', {})] });
     await until(r.actor, () => r.notes.at(-1)?.type === 'WORKER_PROMPTS_APPLIED');
     expect(r.notes.at(-1)).toEqual({ type: 'WORKER_PROMPTS_APPLIED', workerId: 'w0', warmupPerformed: false, error: 'apply boom' });
     expect(r.actor.getSnapshot().context.prompts).toBe(prompts);
@@ -300,7 +303,7 @@ describe('worker machine', () => {
   test('UPDATE_PROMPTS with a new size re-warms the same process', async () => {
     const r = rig();
     await r.reach('running');
-    const next = [{ id: 'p3', prompt: {} }];
+    const next = [fakePrompt('p3', {})];
     r.actor.send({ type: 'UPDATE_PROMPTS', prompts: next, width: 256, height: 384 });
     expect(r.state()).toBe('warmup');
     await r.reach('running');
@@ -319,7 +322,7 @@ describe('worker machine', () => {
   test('UPDATE_PROMPTS before running is applied by the coming warmup', async () => {
     const r = rig({}, (fx) => fx.script.spawn.push('fail'));
     await until(r.actor, (s) => s.context.lastError !== undefined);
-    const next = [{ id: 'p4', prompt: {} }];
+    const next = [fakePrompt('p4', {})];
     r.actor.send({ type: 'UPDATE_PROMPTS', prompts: next, width: 128 });
     r.clock.increment(75);
     await r.reach('running');

@@ -63,7 +63,7 @@ describe('test-only nodes', () => {
 
   it('the compiler builds TestHoldFrame only with the flag, and it passes the frame through unchanged', async () => {
     const p = ref.singleNodePrompt('hold', 'TestHoldFrame', { hold_ms: 5 });
-    await expect(off.compile(p, 16, 8)).rejects.toMatchObject({ code: 'unknown_node' });
+    await expect(off.compile(p, 16, 8)).rejects.toMatchObject({ code: 'GRAPH_UNKNOWN_NODE' });
     const frame = ref.randomFrame(16, 8, 3);
     const out = await on.run(p, frame, 16, 8);
     expect([out.width, out.height]).toEqual([16, 8]);

@@ -7,12 +7,12 @@ import {
   DISCONTINUITY_KINDS,
   PTS_WRAP,
   PtsRebaser,
-  TimelineConfigSchema,
   defaultTimelineConfig,
   type Discontinuity,
   type DiscontinuityKind,
   type TimelineStream,
 } from '../src/runner/timeline.ts';
+import { TimelineConfigSchema } from '../src/config.ts';
 
 const W = PTS_WRAP;
 const ms = (n: number): bigint => BigInt(Math.round(n * 90));

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TricklePublisher } from '../src/transport/trickle/publisher.ts';
 import { createTrickleServer } from '../src/transport/trickle/server.ts';
 import { TrickleSubscriber, type TrickleSegment } from '../src/transport/trickle/subscriber.ts';
-import { EndOfStreamError, RetriesExhaustedError, SegmentTruncatedError, StreamNotFoundError } from '../src/transport/trickle/errors.ts';
+import { EndOfStreamError, RetriesExhaustedError, SegmentTruncatedError, ChannelNotFoundError } from '../src/transport/trickle/errors.ts';
 import { freePort } from './helpers/ports.ts';
 import { nextChunk, openGet, openPost, postSegment, readAll, startServer, trickleConfig, waitEvent, type Running } from './helpers/trickle.ts';
 
@@ -220,11 +220,11 @@ describe('trickle publisher and subscriber', () => {
     expect(errors).toHaveLength(1);
   });
 
-  it('publisher fails at once with StreamNotFoundError when the server does not auto-create', async () => {
+  it('publisher fails at once with ChannelNotFoundError when the server does not auto-create', async () => {
     const { base } = await start({ autoCreate: false });
     const p = pub(`${base}ch`, { config: fast });
     const err = await p.writeSegment(Buffer.from('x')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StreamNotFoundError);
+    expect(err).toBeInstanceOf(ChannelNotFoundError);
     expect(p.stats.retries).toBe(0);
   });
 

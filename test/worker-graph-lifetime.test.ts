@@ -7,12 +7,9 @@ import { defaultConfig } from '../src/config.ts';
 import { rootLogger } from '../src/log.ts';
 import { InferenceWorker } from '../src/inference/threads/inference-worker.ts';
 import { InferenceThread } from '../src/inference/threads/inference-thread.ts';
-import { WorkerError } from '../src/transport/worker-protocol.ts';
-import { validatePrompt } from '../src/inference/validate.ts';
-import type { ResolvedPrompt } from '../src/inference/types.ts';
-import type { PromptEntry } from '../src/transport/worker-protocol.ts';
+import { WorkerError } from '../src/errors.ts';
 import { tempDir } from './helpers/clips.ts';
-import { identityPrompt, invertPrompt } from './helpers/worker-proc.ts';
+import { identityPrompt, invertPrompt, entry } from './helpers/worker-proc.ts';
 
 let dir: { path: string; remove(): void };
 let thread: InferenceThread;
@@ -28,12 +25,6 @@ afterAll(async () => {
   dir?.remove();
 });
 
-function resolve(entry: PromptEntry): ResolvedPrompt {
-  const r = validatePrompt(JSON.stringify(entry.prompt), { workspace: join(dir.path, 'ws') });
-  if (!r.valid) throw new Error(r.error.message);
-  return r.prompt;
-}
-
 /** A frame of one grey level (RGB24). */
 const frame = (w: number, h: number, v = 10): Uint8Array => new Uint8Array(w * h * 3).fill(v);
 
@@ -48,12 +39,12 @@ async function code(p: Promise<unknown>): Promise<string | undefined> {
 
 describe('inference worker graph lifetime', () => {
   it('keeps the old-size graphs while that size is held, running the old prompt, then releases them', async () => {
-    const w = new InferenceWorker('w0', thread, resolve, rootLogger);
+    const w = new InferenceWorker('w0', thread, rootLogger);
     try {
-      await w.load([{ id: 'a', prompt: invertPrompt() }], 64, 48);
+      await w.load([entry('a', invertPrompt())], 64, 48);
       const release = w.hold(64, 48);
       // The update replaces prompt a by b and changes the size.
-      await w.load([{ id: 'b', prompt: identityPrompt() }], 32, 24);
+      await w.load([entry('b', identityPrompt())], 32, 24);
       expect(w.promptIds).toEqual(['b']);
       expect(w.generations).toBe(2);
 
@@ -69,33 +60,33 @@ describe('inference worker graph lifetime', () => {
       release();
       release(); // idempotent
       expect(w.generations).toBe(1);
-      expect(await code(w.run('b', frame(64, 48), 64, 48))).toBe('graph_failed');
-      expect(await code(w.run('a', frame(32, 24), 32, 24))).toBe('unknown_prompt');
+      expect(await code(w.run('b', frame(64, 48), 64, 48))).toBe('GRAPH_FAILED');
+      expect(await code(w.run('a', frame(32, 24), 32, 24))).toBe('PROMPT_NOT_FOUND');
     } finally {
       await w.dispose();
     }
   });
 
   it('releases the old graphs at once when nothing holds their size', async () => {
-    const w = new InferenceWorker('w1', thread, resolve, rootLogger);
+    const w = new InferenceWorker('w1', thread, rootLogger);
     try {
-      await w.load([{ id: 'a', prompt: invertPrompt() }], 64, 48);
-      await w.load([{ id: 'a', prompt: invertPrompt() }], 32, 24);
+      await w.load([entry('a', invertPrompt())], 64, 48);
+      await w.load([entry('a', invertPrompt())], 32, 24);
       expect(w.generations).toBe(1);
-      expect(await code(w.run('a', frame(64, 48), 64, 48))).toBe('graph_failed');
+      expect(await code(w.run('a', frame(64, 48), 64, 48))).toBe('GRAPH_FAILED');
     } finally {
       await w.dispose();
     }
   });
 
   it('keeps every held size through two size changes in a row', async () => {
-    const w = new InferenceWorker('w2', thread, resolve, rootLogger);
+    const w = new InferenceWorker('w2', thread, rootLogger);
     try {
-      await w.load([{ id: 'a', prompt: invertPrompt() }], 64, 48);
+      await w.load([entry('a', invertPrompt())], 64, 48);
       const r64 = w.hold(64, 48);
-      await w.load([{ id: 'b', prompt: identityPrompt() }], 48, 36);
+      await w.load([entry('b', identityPrompt())], 48, 36);
       const r48 = w.hold(48, 36);
-      await w.load([{ id: 'c', prompt: invertPrompt() }], 32, 24);
+      await w.load([entry('c', invertPrompt())], 32, 24);
       expect(w.generations).toBe(3);
       expect((await w.run('c', frame(64, 48), 64, 48)).data[0]).toBe(245);
       expect((await w.run('c', frame(48, 36), 48, 36)).data[0]).toBe(10);
@@ -110,13 +101,13 @@ describe('inference worker graph lifetime', () => {
   });
 
   it('lets a frame in flight finish on the graph a same-size update replaces', async () => {
-    const w = new InferenceWorker('w3', thread, resolve, rootLogger);
+    const w = new InferenceWorker('w3', thread, rootLogger);
     try {
-      await w.load([{ id: 'a', prompt: invertPrompt() }], 64, 48);
+      await w.load([entry('a', invertPrompt())], 64, 48);
       const inFlight = w.run('a', frame(64, 48), 64, 48);
       // Compiles in the same thread after the frame was handed over, then swaps: the old graph
       // is still running that frame and must not be released under it.
-      const updated = w.load([{ id: 'a', prompt: identityPrompt() }], 64, 48);
+      const updated = w.load([entry('a', identityPrompt())], 64, 48);
       expect((await inFlight).data[0]).toBe(245);
       await updated;
       expect(w.generations).toBe(1);
@@ -127,10 +118,10 @@ describe('inference worker graph lifetime', () => {
   });
 
   it('releases a prepared update that is discarded, leaving the running graphs', async () => {
-    const w = new InferenceWorker('w4', thread, resolve, rootLogger);
+    const w = new InferenceWorker('w4', thread, rootLogger);
     try {
-      await w.load([{ id: 'a', prompt: invertPrompt() }], 64, 48);
-      const p = await w.prepare([{ id: 'b', prompt: identityPrompt() }], 32, 24);
+      await w.load([entry('a', invertPrompt())], 64, 48);
+      const p = await w.prepare([entry('b', identityPrompt())], 32, 24);
       await p.discard();
       p.commit(); // settled: no effect
       expect(w.promptIds).toEqual(['a']);

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeClip, tempDir } from './helpers/clips.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { startServer, waitEvent, type Running } from './helpers/trickle.ts';
-import { clipSegments, identityPrompt, invertPrompt, publishLive, pullChannel, startWorker, type WorkerProc } from './helpers/worker-proc.ts';
+import { clipSegments, identityPrompt, invertPrompt, publishLive, pullChannel, startWorker, type WorkerProc, entry } from './helpers/worker-proc.ts';
 import type { TsSegment } from '../src/media/segmenter.ts';
 import { TricklePublisher } from '../src/transport/trickle/publisher.ts';
 import { TrickleSubscriber } from '../src/transport/trickle/subscriber.ts';
@@ -47,21 +47,26 @@ function streamConfig(id: string, over: Record<string, unknown> = {}) {
   return { streamId: id, subscribeUrl: `${trickle.base}${id}`, publishUrl: `${trickle.base}${id}-out`, width: W, height: H, activePromptId: 'p0', ...over };
 }
 
-const p0 = [{ id: 'p0', prompt: invertPrompt() }];
+const p0 = [entry('p0', invertPrompt())];
 
 describe('worker process commands', () => {
   it('answers malformed and impossible commands with typed errors and keeps serving', async () => {
     const w = await worker();
-    expect(await w.send({ type: 'no_such_command' })).toMatchObject({ ok: false, code: 'bad_command' });
-    expect(await w.send({ type: 'add_worker', streamId: 'nope', workerId: 'w0', prompts: p0 })).toMatchObject({ ok: false, code: 'unknown_stream' });
+    expect(await w.send({ type: 'no_such_command' })).toMatchObject({ ok: false, code: 'BAD_COMMAND' });
+    expect(await w.send({ type: 'add_worker', streamId: 'nope', workerId: 'w0', prompts: p0 })).toMatchObject({ ok: false, code: 'UNKNOWN_STREAM' });
     await w.ok({ type: 'open_stream', stream: streamConfig('cmd1') });
     expect(await w.ok({ type: 'open_stream', stream: streamConfig('cmd1') })).toEqual({ opened: false });
+    // A worker does not validate prompts again: one that did not pass validation (no resolved graph)
+    // is a malformed command, and a graph it cannot compile is refused as such.
     const bad = { id: 'p0', prompt: { '1': { class_type: 'LoadTensor', inputs: {} }, '2': { class_type: 'NoSuchNode', inputs: { image: ['1', 0] } } } };
-    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: [bad] })).toMatchObject({ ok: false, code: 'invalid_prompt' });
+    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: [bad] })).toMatchObject({ ok: false, code: 'BAD_COMMAND' });
+    const uncompilable = entry('p0', invertPrompt());
+    uncompilable.graph.nodes = uncompilable.graph.nodes.map((n) => (n.classType === 'ImageInvert' ? { ...n, classType: 'NoSuchNode' } : n));
+    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: [uncompilable] })).toMatchObject({ ok: false, code: 'PROMPT_REJECTED' });
     await w.ok({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: p0 });
-    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: p0 })).toMatchObject({ ok: false, code: 'worker_exists' });
-    expect(await w.send({ type: 'switch_prompt', streamId: 'cmd1', promptId: 'zz' })).toMatchObject({ ok: false, code: 'unknown_prompt' });
-    expect(await w.send({ type: 'remove_worker', streamId: 'cmd1', workerId: 'w9' })).toMatchObject({ ok: false, code: 'unknown_worker' });
+    expect(await w.send({ type: 'add_worker', streamId: 'cmd1', workerId: 'w0', prompts: p0 })).toMatchObject({ ok: false, code: 'WORKER_EXISTS' });
+    expect(await w.send({ type: 'switch_prompt', streamId: 'cmd1', promptId: 'zz' })).toMatchObject({ ok: false, code: 'PROMPT_NOT_FOUND' });
+    expect(await w.send({ type: 'remove_worker', streamId: 'cmd1', workerId: 'w9' })).toMatchObject({ ok: false, code: 'UNKNOWN_WORKER' });
     expect(await w.ok({ type: 'remove_worker', streamId: 'cmd1', workerId: 'w0' })).toEqual({ removed: true });
     expect(await w.ok({ type: 'ping' })).toMatchObject({ pid: w.pid, streams: ['cmd1'] });
   });
@@ -83,7 +88,7 @@ describe('worker process commands', () => {
     const w = await worker();
     await w.ok({ type: 'open_stream', stream: streamConfig('size1') });
     await w.ok({ type: 'add_worker', streamId: 'size1', workerId: 'w0', prompts: p0 });
-    const same = await w.ok({ type: 'update_prompts', streamId: 'size1', workerId: 'w0', prompts: [{ id: 'p0', prompt: identityPrompt() }] });
+    const same = await w.ok({ type: 'update_prompts', streamId: 'size1', workerId: 'w0', prompts: [entry('p0', identityPrompt())] });
     expect(same.warmupPerformed).toBe(false);
     const resized = await w.ok({ type: 'update_prompts', streamId: 'size1', workerId: 'w0', prompts: p0, width: 160, height: 120 });
     expect(resized.warmupPerformed).toBe(true);
@@ -172,7 +177,7 @@ describe('worker process output failure and NATS', () => {
       await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: p0 });
       const input = await publishLive(`${trickle.base}${id}`, segments.slice(0, 1), { close: false });
       const e = await events.waitFor((x) => x.type === 'output_failed', 30_000, 'output_failed');
-      expect(e.type === 'output_failed' && e.reason).toMatch(/^STREAM_NOT_FOUND: /);
+      expect(e.type === 'output_failed' && e.reason).toMatch(/^CHANNEL_NOT_FOUND: /);
       await w.ok({ type: 'close_stream', streamId: id });
       await input.close();
     } finally {

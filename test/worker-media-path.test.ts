@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { grabRgbFrame, makeClip, probeFramePts, probePackets, tempDir } from './helpers/clips.ts';
 import { meanAbsDiff, probeFrameSizes } from './helpers/media.ts';
 import { startServer, type Running } from './helpers/trickle.ts';
-import { chainPrompt, clipSegments, identityPrompt, invertPrompt, publishLive, pullChannel, startWorker, type WorkerProc } from './helpers/worker-proc.ts';
+import { chainPrompt, clipSegments, identityPrompt, invertPrompt, publishLive, pullChannel, startWorker, type WorkerProc, entry } from './helpers/worker-proc.ts';
 import type { WorkerHeartbeat } from '../src/transport/worker-protocol.ts';
 import type { TsSegment } from '../src/media/segmenter.ts';
 
@@ -106,7 +106,7 @@ describe('worker process media path', () => {
     const events = w.events(id);
     const hbs = w.heartbeats(id);
     await w.ok({ type: 'open_stream', stream: streamConfig(id) });
-    const added = await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: invertPrompt() }] });
+    const added = await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [entry('p0', invertPrompt())] });
     expect(added.warmupMs).toBeTypeOf('number');
 
     const pull = pullChannel(`${trickle.base}${id}-out`);
@@ -157,7 +157,7 @@ describe('worker process media path', () => {
     const id = 'upd1';
     const events = w.events(id);
     await w.ok({ type: 'open_stream', stream: streamConfig(id) });
-    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: invertPrompt() }] });
+    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [entry('p0', invertPrompt())] });
     const pull = pullChannel(`${trickle.base}${id}-out`);
     const publishing = publishLive(`${trickle.base}${id}`, segments);
 
@@ -165,7 +165,7 @@ describe('worker process media path', () => {
     const hbs = w.heartbeats(id);
     // Well into the stream (a few frames out), swap to a prompt that gives the picture back as it is.
     await hbs.waitFor((h) => h.stats.frameCount >= 20, 30_000, '20 frames out');
-    const upd = await w.ok({ type: 'update_prompts', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: identityPrompt() }] });
+    const upd = await w.ok({ type: 'update_prompts', streamId: id, workerId: 'w0', prompts: [entry('p0', identityPrompt())] });
     expect(upd.warmupPerformed).toBe(false);
     expect(upd.lastOutputPts).toMatch(/^\d+$/);
     const swapAfter = Number(upd.lastOutputPts);
@@ -214,7 +214,7 @@ describe('worker process media path', () => {
     const hbs = w.heartbeats(id);
     await w.ok({ type: 'open_stream', stream: streamConfig(id) });
     const slow = chainPrompt([{ class_type: 'TestHoldFrame', inputs: { hold_ms: HOLD_MS } }]);
-    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: slow }] }, 120_000);
+    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [entry('p0', slow)] }, 120_000);
     const pull = pullChannel(`${trickle.base}${id}-out`);
     await publishLive(`${trickle.base}${id}`, segments);
     await events.waitFor((e) => e.type === 'input_ended', 60_000, 'input_ended');
@@ -250,8 +250,8 @@ describe('worker process media path', () => {
     const events = w.events(id);
     const hbs = w.heartbeats(id);
     await w.ok({ type: 'open_stream', stream: streamConfig(id) });
-    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w-p0', prompts: [{ id: 'p0', prompt: invertPrompt() }] });
-    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w-p1', prompts: [{ id: 'p1', prompt: identityPrompt() }] });
+    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w-p0', prompts: [entry('p0', invertPrompt())] });
+    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w-p1', prompts: [entry('p1', identityPrompt())] });
     const pull = pullChannel(`${trickle.base}${id}-out`);
     const publishing = publishLive(`${trickle.base}${id}`, segments);
     await hbs.waitFor((h) => h.stats.frameCount >= 20, 30_000, '20 frames out');
@@ -286,7 +286,7 @@ describe('worker process media path', () => {
     const id = 'bad1';
     const events = w.events(id);
     await w.ok({ type: 'open_stream', stream: streamConfig(id) });
-    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: invertPrompt() }] });
+    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [entry('p0', invertPrompt())] });
     const pull = pullChannel(`${trickle.base}${id}-out`);
     // Not MPEG-TS at all: random bytes in 188-byte packets without a sync byte.
     const junk = Buffer.alloc(188 * 200);
@@ -313,7 +313,7 @@ describe('worker process media path', () => {
     const segs = [...(await clipSegments(a)), ...(await clipSegments(b))].map((x, i) => ({ ...x, index: i }));
     const expected = [...(await probeFramePts(a)), ...(await probeFramePts(b))];
     await w.ok({ type: 'open_stream', stream: streamConfig(id) });
-    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: invertPrompt() }] });
+    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [entry('p0', invertPrompt())] });
     const pull = pullChannel(`${trickle.base}${id}-out`);
     await publishLive(`${trickle.base}${id}`, segs);
     await events.waitFor((e) => e.type === 'input_ended', 30_000, 'input_ended');
@@ -332,7 +332,7 @@ describe('worker process media path', () => {
     const events = w.events(id);
     const resumeAfter = inputPts[40];
     await w.ok({ type: 'open_stream', stream: streamConfig(id, { resumeAfterPts: String(resumeAfter) }) });
-    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: invertPrompt() }] });
+    await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [entry('p0', invertPrompt())] });
     const pull = pullChannel(`${trickle.base}${id}-out`);
     await publishLive(`${trickle.base}${id}`, segments);
     await events.waitFor((e) => e.type === 'input_ended', 30_000, 'input_ended');

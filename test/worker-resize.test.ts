@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeClip, probeFramePts, tempDir } from './helpers/clips.ts';
 import { meanAbsDiff, probeFrameSizes } from './helpers/media.ts';
 import { startServer, type Running } from './helpers/trickle.ts';
-import { clipSegments, identityPrompt, invertPrompt, publishLive, pullChannel, startWorker, type WorkerProc } from './helpers/worker-proc.ts';
+import { clipSegments, identityPrompt, invertPrompt, publishLive, pullChannel, startWorker, type WorkerProc, entry } from './helpers/worker-proc.ts';
 import type { TsSegment } from '../src/media/segmenter.ts';
 import type { WorkerHeartbeat } from '../src/transport/worker-protocol.ts';
 
@@ -82,13 +82,13 @@ async function resizeMidStream(id: string, newPromptId: string): Promise<void> {
     type: 'open_stream',
     stream: { streamId: id, subscribeUrl: `${trickle.base}${id}`, publishUrl: `${trickle.base}${id}-out`, width: W, height: H, activePromptId: 'p0' },
   });
-  await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: invertPrompt() }] });
+  await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [entry('p0', invertPrompt())] });
   const pull = pullChannel(`${trickle.base}${id}-out`);
   const publishing = publishLive(`${trickle.base}${id}`, segments);
 
   // A few frames into the first segment: most of it is still to be decoded at the old size.
   await hbs.waitFor((h) => h.stats.frameCount >= 5, 30_000, '5 frames out');
-  const upd = await w.ok({ type: 'update_prompts', streamId: id, workerId: 'w0', prompts: [{ id: newPromptId, prompt: identityPrompt() }], ...SMALL });
+  const upd = await w.ok({ type: 'update_prompts', streamId: id, workerId: 'w0', prompts: [entry(newPromptId, identityPrompt())], ...SMALL });
   expect(upd.warmupPerformed).toBe(true);
   const swapAfter = Number(upd.lastOutputPts);
 

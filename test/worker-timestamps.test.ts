@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TsSegment } from '../src/media/segmenter.ts';
 import { makeClip, probeFramePts, probePackets, tempDir } from './helpers/clips.ts';
 import { startServer, type Running } from './helpers/trickle.ts';
-import { clipSegments, invertPrompt, publishLive, pullChannel, startWorker, type WorkerProc } from './helpers/worker-proc.ts';
+import { clipSegments, invertPrompt, publishLive, pullChannel, startWorker, type WorkerProc, entry } from './helpers/worker-proc.ts';
 
 const run = promisify(execFile);
 const W = 320;
@@ -78,7 +78,7 @@ async function runStream(id: string, segs: TsSegment[]) {
     type: 'open_stream',
     stream: { streamId: id, subscribeUrl: `${trickle.base}${id}`, publishUrl: `${trickle.base}${id}-out`, width: W, height: H, activePromptId: 'p0' },
   });
-  await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [{ id: 'p0', prompt: invertPrompt() }] });
+  await w.ok({ type: 'add_worker', streamId: id, workerId: 'w0', prompts: [entry('p0', invertPrompt())] });
   const pull = pullChannel(`${trickle.base}${id}-out`);
   await publishLive(`${trickle.base}${id}`, segs.map((s, i) => ({ ...s, index: i })));
   await events.waitFor((e) => e.type === 'input_ended', 30_000, 'input_ended');

@@ -9,10 +9,9 @@ export function applyPromptsLogic(deps: EffectDeps) {
   return fromPromise<void, ApplyPromptsInput>(async ({ input, signal }) => {
     const h = deps.procs.byPid(input.pid);
     if (!h) throw new WorkerGoneError(String(input.pid), 'is not running');
-    const prompts = input.prompts.map((p) => ({ id: p.id, prompt: p.prompt as Record<string, unknown> }));
-    await deps.procs.request(
+        await deps.procs.request(
       h,
-      { type: 'update_prompts', streamId: input.streamId, workerId: input.workerId, prompts },
+      { type: 'update_prompts', streamId: input.streamId, workerId: input.workerId, prompts: input.prompts },
       deps.config.actors.workerStartTimeoutMs,
       signal,
     );

@@ -35,7 +35,6 @@ export function attachSharedWorkerLogic(deps: EffectDeps) {
     const abort = new AbortController();
     const sub = deps.bus.subscribe(subjects.workerHb(streamId, workerId));
 
-    const wire = (ps: StreamPrompt[]) => ps.map((p) => ({ id: p.id, prompt: p.prompt as Record<string, unknown> }));
 
     const attach = async (): Promise<void> => {
       try {
@@ -45,7 +44,7 @@ export function attachSharedWorkerLogic(deps: EffectDeps) {
         await deps.procs.request(h, { type: 'open_stream', stream: deps.streams.pipelineConfig(streamId, size) }, timeout, abort.signal);
         notify({ type: 'WORKER_WARMING', workerId, pid: h.pid });
         const t0 = performance.now();
-        await deps.procs.request(h, { type: 'add_worker', streamId, workerId, prompts: wire(prompts) }, timeout, abort.signal);
+        await deps.procs.request(h, { type: 'add_worker', streamId, workerId, prompts: prompts }, timeout, abort.signal);
         deps.procs.addWorker(h, streamId, workerId);
         deps.emit({ type: 'warmup', streamId, durationMs: performance.now() - t0 });
         if (stopped) return;
@@ -102,7 +101,7 @@ export function attachSharedWorkerLogic(deps: EffectDeps) {
         deps.procs
           .request(
             h,
-            { type: 'update_prompts', streamId, workerId, prompts: wire(prompts), ...(sizeChanged ? size : {}) },
+            { type: 'update_prompts', streamId, workerId, prompts: prompts, ...(sizeChanged ? size : {}) },
             deps.config.actors.workerStartTimeoutMs,
           )
           .then(

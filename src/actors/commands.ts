@@ -1,21 +1,21 @@
 // The inbox protocol of a stream actor on the bus (subjects.streamCmd(id)): the node hosting the
-// stream answers; any node's StreamRuntime sends. Replies use the worker protocol's `Reply` shape,
-// with an SfError code (src/errors.ts) on failure, so an edge on another node answers the same.
+// stream answers; any node's StreamRuntime sends. Both ways are typed: each command has a request
+// schema and a reply schema, and the sender parses the reply (never casts it). Replies use the worker
+// protocol's `Reply` envelope, with a registry code (src/errors.ts) on failure, so an edge on another
+// node answers the same.
 import { z } from 'zod';
-import { ERROR_CODES, SfError, type ErrorCode } from '../errors.ts';
-import { PromptEntry, Reply } from '../transport/worker-protocol.ts';
+import { isErrorCode, SfError } from '../errors.ts';
+import { StreamStatus } from '../stream-spec.ts';
+import { Reply } from '../transport/worker-protocol.ts';
+
+export const UpdatePromptsParameters = z.object({ width: z.number().int().optional(), height: z.number().int().optional(), warmup: z.boolean().optional() });
 
 export const StreamCommand = z.discriminatedUnion('type', [
   z.object({ type: z.literal('status') }),
   /** Stop and answer once the stream is over (or stopTimeoutMs passed). */
   z.object({ type: z.literal('stop') }),
-  z.object({
-    type: z.literal('update_prompts'),
-    prompts: z.array(PromptEntry).min(1),
-    parameters: z
-      .object({ width: z.number().int().optional(), height: z.number().int().optional(), warmup: z.boolean().optional() })
-      .optional(),
-  }),
+  /** Prompts as the client sent them: the stream's host validates them (once), so a stream that is not there answers 404 first. */
+  z.object({ type: z.literal('update_prompts'), prompts: z.array(z.unknown()).min(1), parameters: UpdatePromptsParameters.optional() }),
   z.object({ type: z.literal('restart_worker') }),
   z.object({ type: z.literal('switch_prompt'), promptId: z.string() }),
   z.object({ type: z.literal('workspace_info') }),
@@ -24,20 +24,45 @@ export const StreamCommand = z.discriminatedUnion('type', [
 ]);
 export type StreamCommand = z.infer<typeof StreamCommand>;
 
+export const UpdatePromptsResult = z.object({ prompts_count: z.number(), parameters_updated: z.boolean(), warmup_performed: z.boolean() });
+export type UpdatePromptsResult = z.infer<typeof UpdatePromptsResult>;
+
+export const WorkspaceInfo = z.object({
+  workspace_path: z.string(),
+  config_keys: z.array(z.string()),
+  total_workers: z.number(),
+  active_prompt_id: z.string().nullable(),
+});
+export type WorkspaceInfo = z.infer<typeof WorkspaceInfo>;
+
+const Empty = z.object({});
+
+/** What each command answers. */
+export const StreamCommandResult = {
+  status: z.object({ status: StreamStatus }),
+  stop: Empty,
+  update_prompts: UpdatePromptsResult,
+  restart_worker: Empty,
+  switch_prompt: z.object({ active_prompt_id: z.string() }),
+  workspace_info: z.object({ info: WorkspaceInfo }),
+  forget: Empty,
+} satisfies Record<StreamCommand['type'], z.ZodType>;
+
 export function okReply(result: Record<string, unknown> = {}): Reply {
   return { ok: true, result };
 }
 
 export function errorReply(err: unknown): Reply {
-  if (err instanceof SfError) return { ok: false, code: err.code, message: err.message };
+  if (err instanceof SfError) return { ok: false, code: err.code, message: err.message, ...(Object.keys(err.details).length ? { details: err.details } : {}) };
   return { ok: false, code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }
 
-/** The result of a reply, or the SfError it carries. */
-export function unwrapReply(raw: unknown): Record<string, unknown> {
+/** The result of a reply, parsed with the command's result schema, or the SfError it carries. */
+export function unwrapReply<R>(raw: unknown, schema: z.ZodType<R>): R {
   const r = Reply.safeParse(raw);
-  if (!r.success) throw new SfError('INTERNAL', 'malformed reply from the stream host');
-  if (r.data.ok) return r.data.result;
-  const code = (r.data.code in ERROR_CODES ? r.data.code : 'INTERNAL') as ErrorCode;
-  throw new SfError(code, r.data.message);
+  if (!r.success) throw new SfError('BAD_REPLY', 'malformed reply from the stream host');
+  if (!r.data.ok) throw new SfError(isErrorCode(r.data.code) ? r.data.code : 'INTERNAL', r.data.message, r.data.details ?? {});
+  const result = schema.safeParse(r.data.result);
+  if (!result.success) throw new SfError('BAD_REPLY', `a reply does not match its schema: ${result.error.issues[0]?.message ?? ''}`);
+  return result.data;
 }

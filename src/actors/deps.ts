@@ -3,13 +3,13 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Bus } from '../transport/bus.ts';
-import type { StreamPipelineConfig } from '../transport/worker-protocol.ts';
+import type { PipelineSpec } from '../stream-spec.ts';
 import type { WorkerProcesses } from './processes.ts';
 import type { RuntimeEvent } from './types.ts';
 
 export interface StreamDirectory {
   /** What `open_stream` sends for this stream now (URLs, size, active prompt, resume point). */
-  pipelineConfig(streamId: string, size: { width: number; height: number }): StreamPipelineConfig;
+  pipelineConfig(streamId: string, size: { width: number; height: number }): PipelineSpec;
   /** The stream is stopping or over: its workers' processes close the stream, not just a worker. */
   isEnding(streamId: string): boolean;
 }

@@ -1,15 +1,9 @@
 // Typed errors of the actor runtime. Callers branch on `code`; the HTTP edge only ever sees SfError
 // (src/errors.ts), which the runtime builds from these at its boundary.
+import type { CodeOf } from '../errors.ts';
 
-export type RuntimeErrorCode =
-  /** A worker process answered a command with an error reply. */
-  | 'WORKER_REPLY_ERROR'
-  /** A worker process exited (or was never there) while a command waited on it. */
-  | 'WORKER_GONE'
-  /** A worker process did not join the bus in time. */
-  | 'WORKER_JOIN_TIMEOUT'
-  /** An answer on the bus did not match its schema. */
-  | 'BAD_REPLY';
+/** The codes (src/errors.ts registry, layer runtime). */
+export type RuntimeErrorCode = Exclude<CodeOf<'runtime'>, 'ABORTED'>;
 
 export class RuntimeError extends Error {
   constructor(

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import { SfError, isSfError } from '../errors.ts';
-import { promptsOf, validateStreamPrompts } from '../http/prompts.ts';
+import { promptsOf, validateStreamPrompts } from '../inference/stream-prompts.ts';
 import {
   streamMachine,
   streamStateName,
@@ -17,16 +17,17 @@ import {
 } from '../machines/index.ts';
 import type { BusMsg, BusSubscription } from '../transport/bus.ts';
 import { subjectPatterns, subjects } from '../transport/subjects.ts';
-import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type ProcCommand, type StreamPipelineConfig } from '../transport/worker-protocol.ts';
+import type { PipelineSpec, StreamPrompt, StreamSpec, StreamStatus } from '../stream-spec.ts';
+import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type ProcCommand } from '../transport/worker-protocol.ts';
 import { applyPromptsLogic } from './apply-prompts.ts';
 import { attachSharedWorkerLogic } from './attach-shared-worker.ts';
-import { errorReply, okReply, StreamCommand } from './commands.ts';
+import { errorReply, okReply, StreamCommand, type UpdatePromptsResult, type WorkspaceInfo } from './commands.ts';
 import { sharedProcKey, streamProcKey, type EffectDeps } from './deps.ts';
 import type { Inspection } from './inspection.ts';
 import { spawnWorkerLogic } from './spawn-worker.ts';
 import { toStreamStatus } from './status.ts';
 import { stopWorkerLogic } from './stop-worker.ts';
-import type { ActorSummary, StartStreamRequest, StreamStatus, UpdatePromptsRequest, UpdatePromptsResult, WorkspaceInfo } from './types.ts';
+import type { ActorSummary, UpdatePromptsRequest } from './types.ts';
 import { closeStreamChannels, openStreamChannels } from './stream-channels.ts';
 import { warmupWorkerLogic } from './warmup-worker.ts';
 import { watchBusLogic } from './watch-bus.ts';
@@ -58,7 +59,7 @@ export interface HostedStreamOptions {
   deps: EffectDeps;
   machine: ProvidedStreamMachine;
   inspection: Inspection;
-  req: StartStreamRequest;
+  req: StreamSpec;
   epoch: number;
   /** The workspace the stream's prompts resolve models in. */
   workspace: string;
@@ -100,21 +101,9 @@ export class HostedStream {
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
     });
-    const r = o.req;
     this.actor = createActor(o.machine, {
       id: this.id,
-      input: {
-        id: r.id,
-        subscribe_url: r.subscribeUrl,
-        publish_url: r.publishUrl,
-        ...(r.controlUrl !== undefined ? { control_url: r.controlUrl } : {}),
-        ...(r.eventsUrl !== undefined ? { events_url: r.eventsUrl } : {}),
-        width: r.width,
-        height: r.height,
-        architecture: r.architecture,
-        prompts: r.prompts,
-        limits: workerLimitsFrom(o.deps.config.actors),
-      },
+      input: { ...o.req, limits: workerLimitsFrom(o.deps.config.actors) },
       inspect: o.inspection.observer(this.id),
     });
   }
@@ -178,7 +167,7 @@ export class HostedStream {
     return toStreamStatus(this.snapshot());
   }
 
-  pipelineConfig(size: { width: number; height: number }): StreamPipelineConfig {
+  pipelineConfig(size: { width: number; height: number }): PipelineSpec {
     const c = this.snapshot().context;
     return {
       streamId: this.id,
@@ -347,14 +336,8 @@ export class HostedStream {
   private applyControl(params: Record<string, unknown>): void {
     const raw = promptsOf(params as { prompt?: unknown; prompts?: unknown });
     if (raw.length === 0) return;
-    const { config } = this.deps;
     try {
-      const prompts = validateStreamPrompts(raw, {
-        workspace: this.o.workspace,
-        maxNodes: config.inference.maxPromptNodes,
-        maxPrompts: config.inference.maxPrompts,
-        testNodes: config.inference.testNodes,
-      });
+      const prompts = this.validate(raw);
       const width = typeof params.width === 'number' ? params.width : undefined;
       const height = typeof params.height === 'number' ? params.height : undefined;
       void this.updatePrompts({ prompts, parameters: { ...(width ? { width } : {}), ...(height ? { height } : {}) } }).catch((err: unknown) =>
@@ -363,6 +346,12 @@ export class HostedStream {
     } catch (err) {
       this.reportToGateway('control_prompt_invalid', err);
     }
+  }
+
+  /** Prompts as a client sent them -> stream prompts (one validation, here where the stream runs); PROMPT_INVALID otherwise. */
+  private validate(raw: unknown[]): StreamPrompt[] {
+    const { inference } = this.deps.config;
+    return validateStreamPrompts(raw, { workspace: this.o.workspace, maxNodes: inference.maxPromptNodes, maxPrompts: inference.maxPrompts, testNodes: inference.testNodes });
   }
 
   /** A control message that cannot apply: an error event on the stream's `-events` channel, by its process. */
@@ -403,9 +392,11 @@ export class HostedStream {
         await this.stop();
         return {};
       case 'update_prompts':
-        return { ...(await this.updatePrompts({ prompts: cmd.prompts, ...(cmd.parameters ? { parameters: cmd.parameters } : {}) })) };
+        this.mustBeActive();
+        return { ...(await this.updatePrompts({ prompts: this.validate(cmd.prompts), ...(cmd.parameters ? { parameters: cmd.parameters } : {}) })) };
       case 'restart_worker': {
         this.mustBeActive();
+        if (this.snapshot().context.architecture !== 'dedicated') throw new SfError('NOT_DEDICATED_WORKER', `Stream ${this.id} does not use a dedicated worker`);
         // Answers once the new process runs, bounded like a start (START_TIMEOUT with the state).
         const old = new Set(this.activeWorkers().map((w) => w.pid));
         this.actor.send({ type: 'RESTART_WORKER' });
@@ -477,7 +468,7 @@ export class HostedStream {
     });
   }
 
-  async updatePrompts(req: UpdatePromptsRequest): Promise<UpdatePromptsResult> {
+  async updatePrompts(req: { prompts: StreamPrompt[]; parameters?: UpdatePromptsRequest['parameters'] }): Promise<UpdatePromptsResult> {
     this.mustBeActive();
     const before = this.snapshot().context;
     const requestId = randomUUID();
@@ -520,8 +511,8 @@ export class HostedStream {
     this.actor.send({ type: 'SWITCH_PROMPT', promptId });
     const r = await answer;
     if (r.type === 'PROMPT_SWITCH_REJECTED') {
-      if (r.code === 'not_prompt_worker') throw new SfError('NOT_PROMPT_WORKER', `Stream ${this.id} is not a prompt-worker stream`);
-      if (r.code === 'unknown_prompt') throw new SfError('PROMPT_NOT_FOUND', `Stream ${this.id} has no prompt ${promptId}`);
+      if (r.code === 'NOT_PROMPT_WORKER') throw new SfError('NOT_PROMPT_WORKER', `Stream ${this.id} is not a prompt-worker stream`);
+      if (r.code === 'PROMPT_NOT_FOUND') throw new SfError('PROMPT_NOT_FOUND', `Stream ${this.id} has no prompt ${promptId}`);
       throw new SfError('STREAM_NOT_FOUND', `Stream ${this.id} has ended`);
     }
     await this.tellProcess({ type: 'switch_prompt', streamId: this.id, promptId: r.activePromptId });

@@ -4,23 +4,14 @@ import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { SfError } from '../errors.ts';
 import { KvRevisionMismatchError, type Bus, type KeyValue } from '../transport/bus.ts';
-import { PromptEntry } from '../transport/worker-protocol.ts';
+import { StreamRecordSpec } from '../stream-spec.ts';
 
 export const StreamRecord = z.object({
   id: z.string(),
   owner: z.string(),
   epoch: z.number().int(),
   phase: z.enum(['active', 'ended']),
-  request: z.object({
-    subscribeUrl: z.string(),
-    publishUrl: z.string(),
-    controlUrl: z.string().optional(),
-    eventsUrl: z.string().optional(),
-    width: z.number().int(),
-    height: z.number().int(),
-    architecture: z.enum(['dedicated', 'shared', 'prompt_worker']),
-    prompts: z.array(PromptEntry),
-  }),
+  request: StreamRecordSpec,
   updatedAt: z.number(),
 });
 export type StreamRecord = z.infer<typeof StreamRecord>;

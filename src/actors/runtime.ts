@@ -2,30 +2,22 @@
 // folder), keeps the stream and node records on the bus KV, and serves the StreamRuntime port. Every
 // StreamRuntime call about a stream goes over the bus to the stream's inbox (subjects.streamCmd), so
 // any node's HTTP edge serves any stream; the node hosting it answers.
+import type { z } from 'zod';
 import type { Config } from '../config.ts';
 import { SfError, isSfError } from '../errors.ts';
 import { rootLogger, type Logger } from '../log.ts';
 import { BusError, type Bus } from '../transport/bus.ts';
 import { subjects } from '../transport/subjects.ts';
 import { busGuard } from './bus-guard.ts';
-import { unwrapReply, type StreamCommand } from './commands.ts';
+import { StreamCommandResult, unwrapReply, type StreamCommand, type UpdatePromptsResult, type WorkspaceInfo } from './commands.ts';
 import { streamProcKey, type EffectDeps } from './deps.ts';
 import { HostedStream, provideStreamMachine } from './hosted-stream.ts';
 import { Inspection } from './inspection.ts';
 import { WorkerProcesses } from './processes.ts';
 import { Registry, type StreamRecord } from './registry.ts';
 import { ThumbnailStore } from './thumbnails.ts';
-import type {
-  ActorSummary,
-  InspectionRecord,
-  RuntimeEvent,
-  StartStreamRequest,
-  StreamRuntime,
-  StreamStatus,
-  UpdatePromptsRequest,
-  UpdatePromptsResult,
-  WorkspaceInfo,
-} from './types.ts';
+import type { StreamSpec, StreamStatus } from '../stream-spec.ts';
+import type { ActorSummary, InspectionRecord, RuntimeEvent, StreamRuntime, UpdatePromptsRequest } from './types.ts';
 
 export interface RuntimeOptions {
   config: Readonly<Config>;
@@ -137,7 +129,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   };
 
   /** A request to a stream's inbox, wherever it is hosted. */
-  async function ask(id: string, cmd: StreamCommand, timeoutMs = config.bus.requestTimeoutMs): Promise<Record<string, unknown>> {
+  async function ask<R>(id: string, cmd: StreamCommand, schema: z.ZodType<R>, timeoutMs = config.bus.requestTimeoutMs): Promise<R> {
     let subject: string;
     try {
       subject = subjects.streamCmd(id);
@@ -146,7 +138,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     }
     try {
       const msg = await guard.run(() => bus.request(subject, cmd, { timeoutMs }));
-      return unwrapReply(msg.json());
+      return unwrapReply(msg.json(), schema);
     } catch (err) {
       if (isSfError(err)) throw err;
       if (err instanceof BusError && err.code === 'BUS_NO_RESPONDERS') throw new SfError('STREAM_NOT_FOUND', `Stream ${id} not found`);
@@ -157,7 +149,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   /** A stream record whose owner no longer answers (its node died) may be taken over. */
   async function isAbandoned(r: StreamRecord): Promise<boolean> {
     try {
-      await ask(r.id, { type: 'status' });
+      await ask(r.id, { type: 'status' }, StreamCommandResult.status);
       return false;
     } catch (err) {
       return isSfError(err) && err.code === 'STREAM_NOT_FOUND';
@@ -166,15 +158,14 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
   async function getStream(id: string): Promise<StreamStatus | undefined> {
     try {
-      const r = await ask(id, { type: 'status' });
-      return r.status as StreamStatus;
+      return (await ask(id, { type: 'status' }, StreamCommandResult.status)).status;
     } catch (err) {
       if (isSfError(err) && err.code === 'STREAM_NOT_FOUND') return undefined;
       throw err;
     }
   }
 
-  async function startStream(req: StartStreamRequest): Promise<StreamStatus> {
+  async function startStream(req: StreamSpec): Promise<StreamStatus> {
     if (closing) throw new SfError('NO_CAPACITY', 'This node is shutting down');
     const existing = hosted.get(req.id);
     if (existing && !existing.isEnded()) throw new SfError('STREAM_EXISTS', `Stream ${req.id} is already running`);
@@ -185,29 +176,15 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     reserved++;
     let stream: HostedStream;
     try {
+      const { id, ...request } = req;
       const claim = await guard.run(() => registry.claim(
-        {
-          id: req.id,
-          owner: config.nodeId,
-          phase: 'active',
-          request: {
-            subscribeUrl: req.subscribeUrl,
-            publishUrl: req.publishUrl,
-            ...(req.controlUrl !== undefined ? { controlUrl: req.controlUrl } : {}),
-            ...(req.eventsUrl !== undefined ? { eventsUrl: req.eventsUrl } : {}),
-            width: req.width,
-            height: req.height,
-            architecture: req.architecture,
-            prompts: req.prompts,
-          },
-          updatedAt: Date.now(),
-        },
+        { id, owner: config.nodeId, phase: 'active', request, updatedAt: Date.now() },
         isAbandoned,
       ));
       // An ended stream of that id (here or on another node) still answers status: drop it.
       const old = hosted.get(req.id);
       if (old) remove(old);
-      else if (claim.previous) await ask(req.id, { type: 'forget' }).catch(() => undefined);
+      else if (claim.previous) await ask(req.id, { type: 'forget' }, StreamCommandResult.forget).catch(() => undefined);
       stream = new HostedStream({ deps, machine, inspection, req, epoch: claim.epoch, workspace: opts.workspace, onEnded, onForget: remove });
       hosted.set(req.id, stream);
       stream.start();
@@ -243,7 +220,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   }
 
   async function stopStream(id: string): Promise<void> {
-    await ask(id, { type: 'stop' }, config.actors.stopTimeoutMs + config.bus.requestTimeoutMs);
+    await ask(id, { type: 'stop' }, StreamCommandResult.stop, config.actors.stopTimeoutMs + config.bus.requestTimeoutMs);
   }
 
   const runtime: Runtime = {
@@ -259,23 +236,21 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       return active.length;
     },
     async updatePrompts(id: string, req: UpdatePromptsRequest): Promise<UpdatePromptsResult> {
-      const r = await ask(
+      return ask(
         id,
         { type: 'update_prompts', prompts: req.prompts, ...(req.parameters ? { parameters: req.parameters } : {}) },
+        StreamCommandResult.update_prompts,
         config.actors.workerStartTimeoutMs + 2 * config.bus.requestTimeoutMs,
       );
-      return r as unknown as UpdatePromptsResult;
     },
     async restartWorker(id: string) {
-      await ask(id, { type: 'restart_worker' });
+      await ask(id, { type: 'restart_worker' }, StreamCommandResult.restart_worker);
     },
     async switchPrompt(id: string, promptId: string) {
-      const r = await ask(id, { type: 'switch_prompt', promptId });
-      return String(r.active_prompt_id);
+      return (await ask(id, { type: 'switch_prompt', promptId }, StreamCommandResult.switch_prompt)).active_prompt_id;
     },
     async workspaceInfo(id: string): Promise<WorkspaceInfo> {
-      const r = await ask(id, { type: 'workspace_info' });
-      return r.info as WorkspaceInfo;
+      return (await ask(id, { type: 'workspace_info' }, StreamCommandResult.workspace_info)).info;
     },
     readiness() {
       const running = activeLocal();

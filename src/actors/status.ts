@@ -1,6 +1,6 @@
-// The status JSON of a stream (the `StreamStatus` type of types.ts), from its machine's snapshot.
+// The status JSON of a stream (`StreamStatus` of src/stream-spec.ts), from its machine's snapshot.
 import { streamStatus, type StreamSnapshot, type WorkerRecord } from '../machines/index.ts';
-import { ARCHITECTURES, type StreamStats, type StreamStatus, type WorkerStatus } from './types.ts';
+import { ARCHITECTURE_NAMES, type StreamStats, type StreamStatus, type WorkerStatus } from '../stream-spec.ts';
 
 const ZERO_STATS: StreamStats = { fps_in: 0, fps_out: 0, latency_p50_ms: 0, latency_p99_ms: 0, frames_dropped: 0 };
 
@@ -25,7 +25,7 @@ function workerJson(w: WorkerRecord, failReason: string | undefined): WorkerStat
 export function toStreamStatus(snapshot: StreamSnapshot): StreamStatus {
   const d = streamStatus(snapshot);
   const state = d.state === 'stopping' ? (d.failReason !== undefined ? 'failed' : 'terminated') : d.state;
-  const names = ARCHITECTURES[d.architecture];
+  const names = ARCHITECTURE_NAMES[d.architecture];
   const workers = d.workers.filter((w) => !w.retiring).map((w) => workerJson(w, d.failReason));
   const first: WorkerStatus = workers[0] ?? { worker_id: '', pid: null, state: state === 'failed' ? 'failed' : 'terminated', restart_count: 0 };
   const s = d.stats;

@@ -1,96 +1,14 @@
 // The port between the HTTP edge and the actor runtime: what a request can ask of the streams of
 // this node (or, with NATS, of the cluster). The HTTP edge only translates requests into these calls
-// and their answers back; the runtime turns them into actor events.
-
-export type Architecture = 'dedicated' | 'shared' | 'prompt_worker';
-
-/** API names for each architecture (see docs/api-and-prompts.md). */
-export const ARCHITECTURES: Record<Architecture, { pipeline_type: string; architecture: string }> = {
-  dedicated: { pipeline_type: 'ProcessPoolPipeline', architecture: 'dedicated_worker_per_stream' },
-  shared: { pipeline_type: 'Pipeline', architecture: 'shared_single_process' },
-  prompt_worker: { pipeline_type: 'PromptWorkerPipeline', architecture: 'prompt_per_worker' },
-};
-
-export function architectureOf(dedicatedWorker: boolean, usePromptWorker: boolean): Architecture {
-  if (usePromptWorker) return 'prompt_worker';
-  return dedicatedWorker ? 'dedicated' : 'shared';
-}
-
-/** A prompt that passed validation, as the stream keeps it: the canonical JSON and its id. */
-export interface StreamPrompt {
-  id: string;
-  /** Canonical ComfyUI API-format prompt (after normalisation). Workers compile from this. */
-  prompt: Record<string, unknown>;
-}
-
-export interface StartStreamRequest {
-  id: string;
-  subscribeUrl: string;
-  publishUrl: string;
-  controlUrl?: string;
-  eventsUrl?: string;
-  width: number;
-  height: number;
-  architecture: Architecture;
-  prompts: StreamPrompt[];
-}
-
-export type WorkerStatus = {
-  worker_id: string;
-  pid: number | null;
-  state: string;
-  restart_count: number;
-  prompt_id?: string;
-  fail_reason?: string;
-};
-
-export type StreamStats = {
-  fps_in: number;
-  fps_out: number;
-  latency_p50_ms: number;
-  latency_p99_ms: number;
-  frames_dropped: number;
-};
-
-export type StreamStatus = {
-  request_id: string;
-  running: boolean;
-  state: string;
-  subscribe_url: string;
-  publish_url: string;
-  control_url?: string;
-  events_url?: string;
-  width: number;
-  height: number;
-  frame_count: number;
-  pipeline_type: string;
-  architecture: string;
-  degraded: boolean;
-  end_reason?: string;
-  fail_reason?: string;
-  restart_count: number;
-  active_prompt_id: string | null;
-  prompt_ids: string[];
-  stats: StreamStats;
-  worker_status: WorkerStatus & { workers?: WorkerStatus[] };
-};
+// and their answers back; the runtime turns them into actor events. What a stream is (its spec and
+// status) is defined once, in src/stream-spec.ts.
+import type { StreamPrompt, StreamSpec, StreamStats, StreamStatus } from '../stream-spec.ts';
+import type { UpdatePromptsResult, WorkspaceInfo } from './commands.ts';
 
 export interface UpdatePromptsRequest {
-  prompts: StreamPrompt[];
+  /** As the client sent them (each a ComfyUI prompt object or its JSON text); validated where the stream runs. */
+  prompts: unknown[];
   parameters?: { width?: number; height?: number; warmup?: boolean };
-}
-
-export interface UpdatePromptsResult {
-  prompts_count: number;
-  parameters_updated: boolean;
-  warmup_performed: boolean;
-}
-
-export interface WorkspaceInfo {
-  workspace_path: string;
-  config_keys: string[];
-  total_workers: number;
-  active_prompt_id: string | null;
 }
 
 export interface ActorSummary {
@@ -142,7 +60,7 @@ export interface NodeSummary {
 export interface StreamRuntime {
   readonly nodeId: string;
   readonly workspace: string;
-  startStream(req: StartStreamRequest): Promise<StreamStatus>;
+  startStream(spec: StreamSpec): Promise<StreamStatus>;
   getStream(id: string): Promise<StreamStatus | undefined>;
   listStreams(): Promise<StreamStatus[]>;
   stopStream(id: string): Promise<void>;

@@ -12,7 +12,7 @@ export function warmupWorkerLogic(deps: EffectDeps) {
     if (!h) throw new WorkerGoneError(String(input.pid), 'is not running');
     const t0 = performance.now();
     const timeout = deps.config.actors.workerStartTimeoutMs;
-    const prompts = input.prompts.map((p) => ({ id: p.id, prompt: p.prompt as Record<string, unknown> }));
+    const { prompts } = input;
     const held = h.workers.has(`${input.streamId}/${input.workerId}`);
     const result = held
       ? await deps.procs.request(

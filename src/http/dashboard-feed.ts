@@ -11,7 +11,8 @@
 // maxStreamsTracked x historySamples; clients by maxFeedClients; a client that stops reading is
 // dropped past maxFeedBufferBytes.
 import type { ServerResponse } from 'node:http';
-import type { NodeSummary, RuntimeEvent, StreamRuntime, StreamStatus, Thumbnail } from '../actors/types.ts';
+import type { NodeSummary, RuntimeEvent, StreamRuntime, Thumbnail } from '../actors/types.ts';
+import type { StreamStatus } from '../stream-spec.ts';
 import type { DashboardConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 

@@ -2,7 +2,9 @@
 // shape; the handlers' types and the OpenAPI document are both derived from them. Unknown fields
 // are accepted and ignored (gateways send more than we read); the fields we read are strict.
 import { z } from 'zod';
+import { UpdatePromptsResult, WorkspaceInfo } from '../actors/commands.ts';
 import type { HttpConfig } from '../config.ts';
+import { StreamStatus } from '../stream-spec.ts';
 
 export function streamIdSchema(http: HttpConfig) {
   return z
@@ -71,27 +73,6 @@ export function idParamsSchema(http: HttpConfig) {
 
 export const ErrorBody = z.looseObject({ error: z.string(), message: z.string() });
 
-export const WorkerStatusBody = z.looseObject({
-  worker_id: z.string(),
-  pid: z.number().nullable(),
-  state: z.string(),
-  restart_count: z.number(),
-});
-
-export const StreamStatusBody = z.looseObject({
-  request_id: z.string(),
-  running: z.boolean(),
-  state: z.string(),
-  subscribe_url: z.string(),
-  publish_url: z.string(),
-  width: z.number(),
-  height: z.number(),
-  frame_count: z.number(),
-  pipeline_type: z.string(),
-  architecture: z.string(),
-  worker_status: WorkerStatusBody,
-});
-
 export const StartResponse = z.object({
   status: z.literal('success'),
   message: z.string(),
@@ -112,18 +93,15 @@ export const StartResponse = z.object({
 
 export const SuccessMessage = z.object({ status: z.literal('success'), message: z.string() });
 
-export const UpdatePromptsResponse = z.object({
+export const UpdatePromptsResponse = UpdatePromptsResult.extend({
   status: z.literal('success'),
   message: z.string(),
   request_id: z.string(),
-  prompts_count: z.number(),
-  parameters_updated: z.boolean(),
-  warmup_performed: z.boolean(),
 });
 
 export const WorkerResponse = z.object({
   request_id: z.string(),
-  worker_status: WorkerStatusBody,
+  worker_status: StreamStatus.shape.worker_status,
   architecture: z.string(),
 });
 
@@ -145,23 +123,18 @@ export const PromptsResponse = z.object({
 export const WorkspaceInfoResponse = z.object({
   success: z.literal(true),
   stream_id: z.string(),
-  workspace_info: z.object({
-    workspace_path: z.string(),
-    config_keys: z.array(z.string()),
-    total_workers: z.number(),
-    active_prompt_id: z.string().nullable(),
-  }),
+  workspace_info: WorkspaceInfo,
 });
 
-export const StreamsResponse = z.object({ streams: z.record(z.string(), StreamStatusBody), count: z.number() });
+export const StreamsResponse = z.object({ streams: z.record(z.string(), StreamStatus), count: z.number() });
 
 export const StopAllResponse = z.object({ status: z.literal('stopped'), message: z.string() });
 
 export const GlobalStatusResponse = z.object({
   processing_active: z.boolean(),
   stream_count: z.number(),
-  current_stream: StreamStatusBody.nullable(),
-  all_streams: z.record(z.string(), StreamStatusBody),
+  current_stream: StreamStatus.nullable(),
+  all_streams: z.record(z.string(), StreamStatus),
 });
 
 export const HealthResponse = z.object({

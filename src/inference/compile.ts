@@ -116,10 +116,10 @@ export class CompiledGraph implements FrameGraph, Releasable {
   }
 
   private async runNow(rgb: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
-    if (this.released) throw new GraphError('disposed', `graph ${this.promptId} was disposed`);
+    if (this.released) throw new GraphError('GRAPH_DISPOSED', `graph ${this.promptId} was disposed`);
     const { width, height } = this.input;
     if (!(rgb instanceof Uint8Array) || rgb.length !== width * height * 3) {
-      throw new GraphError('bad_frame', `frame must be ${width}x${height} RGB24 (${width * height * 3} bytes), got ${rgb?.length ?? 'none'}`);
+      throw new GraphError('GRAPH_BAD_FRAME', `frame must be ${width}x${height} RGB24 (${width * height * 3} bytes), got ${rgb?.length ?? 'none'}`);
     }
     // The frame goes into onnxruntime as it is (a tensor over the caller's bytes, no copy).
     const values = new Map<string, ort.Tensor>();
@@ -138,7 +138,7 @@ export class CompiledGraph implements FrameGraph, Releasable {
         }
       } catch (cause) {
         if (cause instanceof GraphError) throw cause;
-        throw new GraphError('run_failed', `graph ${this.promptId} failed in stage ${s.kind === 'onnx' ? 'onnx' : s.nodeId}`, s.kind === 'host' ? s.nodeId : undefined, { cause });
+        throw new GraphError('GRAPH_RUN_FAILED', `graph ${this.promptId} failed in stage ${s.kind === 'onnx' ? 'onnx' : s.nodeId}`, s.kind === 'host' ? s.nodeId : undefined, { cause });
       }
     }
     if (this.outKey === FRAME) return { data: rgb, width, height };
@@ -217,14 +217,14 @@ async function warmup(g: CompiledGraph, frames: number): Promise<void> {
 
 function checkSize(s: Size, config: InferenceConfig, nodeId: string): Size {
   if (s.width < 1 || s.height < 1 || s.width > config.maxGraphSide || s.height > config.maxGraphSide) {
-    throw new GraphError('bad_input', `node output ${s.width}x${s.height} is outside 1..${config.maxGraphSide}`, nodeId);
+    throw new GraphError('GRAPH_BAD_INPUT', `node output ${s.width}x${s.height} is outside 1..${config.maxGraphSide}`, nodeId);
   }
   return s;
 }
 
 async function build(prompt: ResolvedPrompt, size: Size, provider: Provider, config: InferenceConfig, workspace: string, fuse: boolean, useBytes: boolean): Promise<CompiledGraph> {
   if (!Number.isInteger(size.width) || !Number.isInteger(size.height) || size.width < 1 || size.height < 1) {
-    throw new GraphError('bad_frame', `frame size ${size.width}x${size.height} is not a positive integer size`);
+    throw new GraphError('GRAPH_BAD_FRAME', `frame size ${size.width}x${size.height} is not a positive integer size`);
   }
   checkSize(size, config, prompt.inputNode);
   const options = sessionOptions(provider, config.intraOpThreads);
@@ -247,8 +247,8 @@ async function build(prompt: ResolvedPrompt, size: Size, provider: Provider, con
   };
   const imageLink = (node: ResolvedNode, name: string): string => {
     const v = node.inputs[name];
-    if (v === undefined || !isLink(v)) throw new GraphError('bad_link', `${node.classType} input "${name}" must link to an IMAGE`, node.id);
-    if (v.slot !== 0 || !producer.has(v.node)) throw new GraphError('bad_link', `${node.classType} input "${name}" links to [${v.node}, ${v.slot}], which is not an earlier IMAGE`, node.id);
+    if (v === undefined || !isLink(v)) throw new GraphError('GRAPH_BAD_LINK', `${node.classType} input "${name}" must link to an IMAGE`, node.id);
+    if (v.slot !== 0 || !producer.has(v.node)) throw new GraphError('GRAPH_BAD_LINK', `${node.classType} input "${name}" links to [${v.node}, ${v.slot}], which is not an earlier IMAGE`, node.id);
     return v.node;
   };
   /** How a node's IMAGE can be had outside its stage: bytes (with their table) or float. */
@@ -308,7 +308,7 @@ async function build(prompt: ResolvedPrompt, size: Size, provider: Provider, con
   try {
     for (const node of prompt.nodes) {
       if (node.classType === INPUT_NODE) {
-        if (seenInput) throw new GraphError('bad_link', `a prompt takes one ${INPUT_NODE}`, node.id);
+        if (seenInput) throw new GraphError('GRAPH_BAD_LINK', `a prompt takes one ${INPUT_NODE}`, node.id);
         seenInput = true;
         const seg = segment();
         const frame = seg.g.input(FRAME, 'uint8', [size.height, size.width, 3]);
@@ -321,7 +321,7 @@ async function build(prompt: ResolvedPrompt, size: Size, provider: Provider, con
         continue;
       }
       if (node.classType === OUTPUT_NODE) {
-        if (outSize) throw new GraphError('bad_link', `a prompt has one ${OUTPUT_NODE}`, node.id);
+        if (outSize) throw new GraphError('GRAPH_BAD_LINK', `a prompt has one ${OUTPUT_NODE}`, node.id);
         const src = imageLink(node, 'images');
         const s = sizes.get(src)!;
         outSize = { width: s.width, height: s.height };
@@ -343,7 +343,7 @@ async function build(prompt: ResolvedPrompt, size: Size, provider: Provider, con
         continue;
       }
       const op: NodeOp | undefined = ops[node.classType];
-      if (!op) throw new GraphError('unknown_node', `node type ${node.classType} cannot be compiled`, node.id);
+      if (!op) throw new GraphError('GRAPH_UNKNOWN_NODE', `node type ${node.classType} cannot be compiled`, node.id);
       const links = Object.fromEntries(op.imageInputs.map((n) => [n, imageLink(node, n)]));
       if (op.kind === 'graph') {
         const seg = segment();
@@ -383,7 +383,7 @@ async function build(prompt: ResolvedPrompt, size: Size, provider: Provider, con
         producer.set(node.id, stage);
       }
     }
-    if (!outSize || !outKey) throw new GraphError('bad_link', `prompt ${prompt.id} has no ${OUTPUT_NODE}`);
+    if (!outSize || !outKey) throw new GraphError('GRAPH_BAD_LINK', `prompt ${prompt.id} has no ${OUTPUT_NODE}`);
     // Outputs are demanded, not pushed: from the last stage back, a segment exports only the values
     // the output, a host step or a later segment's model reads, and a segment nobody reads from
     // (everything it held was passed on as it came in) does not run at all.
@@ -427,7 +427,7 @@ async function createSession(bytes: Uint8Array, options: ort.InferenceSession.Se
   try {
     return await ort.InferenceSession.create(bytes, options);
   } catch (cause) {
-    if (provider === 'cuda') throw new GraphError('provider_unavailable', 'onnxruntime could not create a CUDA session', undefined, { cause });
-    throw new GraphError('compile_failed', 'onnxruntime refused the compiled graph', undefined, { cause });
+    if (provider === 'cuda') throw new GraphError('GRAPH_PROVIDER_UNAVAILABLE', 'onnxruntime could not create a CUDA session', undefined, { cause });
+    throw new GraphError('PROMPT_REJECTED', 'onnxruntime refused the compiled graph', undefined, { cause });
   }
 }

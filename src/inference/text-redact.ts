@@ -84,7 +84,7 @@ export async function createTextRedactor(
   nodeId?: string,
 ): Promise<TextRedactor> {
   const file = modelPath(env.workspace, TEXT_DET_MODEL);
-  if (!existsSync(file)) throw new GraphError('missing_model', `${TEXT_DET_MODEL} is not in the workspace`, nodeId);
+  if (!existsSync(file)) throw new GraphError('GRAPH_MISSING_MODEL', `${TEXT_DET_MODEL} is not in the workspace`, nodeId);
   const det = detInputSize(size, env.config.textDetLimitSide);
   const sessions: ort.InferenceSession[] = [];
   try {
@@ -93,7 +93,7 @@ export async function createTextRedactor(
     sessions.push(await ort.InferenceSession.create(redactGraph(size, det, params, env.config.textRedactSigma), env.sessionOptions));
   } catch (cause) {
     await Promise.all(sessions.map((s) => s.release()));
-    throw new GraphError('missing_model', `TextRedact sessions cannot be created`, nodeId, { cause });
+    throw new GraphError('GRAPH_MISSING_MODEL', `TextRedact sessions cannot be created`, nodeId, { cause });
   }
   const [prep, detector, redact] = sessions;
   let mask: ort.Tensor | undefined;

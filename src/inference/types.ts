@@ -1,36 +1,12 @@
 // Shapes shared by prompt validation (which produces a ResolvedPrompt) and the graph compiler
-// (which turns one into a FrameGraph). Kept free of zod/onnxruntime so both sides can import it.
+// (which turns one into a FrameGraph). The resolved prompt's shape is defined with the stream spec
+// (src/stream-spec.ts), since it travels to worker processes inside each StreamPrompt.
 
-/** A link to another node's output: [source node id, output slot]. */
-export interface LinkRef {
-  node: string;
-  slot: number;
-}
-
-/** One node after validation: class resolved, literals coerced to their declared type, defaults filled. */
-export interface ResolvedNode {
-  id: string;
-  classType: string;
-  /** Input name -> a coerced literal (number, string, boolean, unwrapped list) or a link. */
-  inputs: Record<string, ResolvedValue>;
-}
-
-export type ResolvedValue = number | string | boolean | unknown[] | LinkRef;
+export type { LinkRef, ResolvedNode, ResolvedPrompt, ResolvedValue } from '../stream-spec.ts';
+import type { LinkRef, ResolvedValue } from '../stream-spec.ts';
 
 export function isLink(v: ResolvedValue): v is LinkRef {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && 'node' in v && 'slot' in v;
-}
-
-/** A prompt that passed validation: only the output node(s) and what they depend on, in topological order. */
-export interface ResolvedPrompt {
-  /** Stable id: first 12 hex chars of md5 of the canonical prompt JSON. */
-  id: string;
-  /** Nodes in topological order (dependencies first). */
-  nodes: ResolvedNode[];
-  /** Id of the single LoadTensor node (the frame input). */
-  inputNode: string;
-  /** Id of the single SaveTensor node (the frame output). */
-  outputNode: string;
 }
 
 /** A compiled, warm prompt: one RGB24 frame in, one RGB24 frame out (same size unless the graph scales). */

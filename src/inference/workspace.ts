@@ -1,6 +1,6 @@
 // The workspace directory (`--workspace`, ComfyUI's `cwd`): models/ holds the .onnx files the
 // OnnxModel node can run. A missing workspace is created on first use with the built-in models.
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 
@@ -28,13 +28,26 @@ export function ensureWorkspace(workspace: string): string {
   return resolve(workspace);
 }
 
-/** The .onnx files present in the workspace's models/ folder, sorted (the OnnxModel combo). */
+/** Each models folder's listing, kept until the folder changes (its mtime moves when a file is added, removed or renamed). */
+const listings = new Map<string, { mtimeMs: number; models: string[] }>();
+
+/** The .onnx files present in the workspace's models/ folder, sorted (the OnnxModel combo). Cached; refreshed when the folder changes. */
 export function listModels(workspace: string): string[] {
   const dir = modelsDir(workspace);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
+  let mtimeMs: number;
+  try {
+    mtimeMs = statSync(dir).mtimeMs;
+  } catch {
+    listings.delete(dir);
+    return [];
+  }
+  const cached = listings.get(dir);
+  if (cached && cached.mtimeMs === mtimeMs) return [...cached.models];
+  const models = readdirSync(dir)
     .filter((f) => f.endsWith('.onnx'))
     .sort();
+  listings.set(dir, { mtimeMs, models });
+  return [...models];
 }
 
 export function modelPath(workspace: string, name: string): string {

@@ -1,6 +1,7 @@
 // Typed errors of the machine layer. Callers branch on `code`, never on message text.
+import type { CodeOf } from '../errors.ts';
 
-export type MachineErrorCode = 'ACTOR_NOT_PROVIDED';
+export type MachineErrorCode = CodeOf<'machine'>;
 
 export class MachineError extends Error {
   constructor(
@@ -32,7 +33,7 @@ export class ActorNotProvidedError extends MachineError {
  */
 export function isPromptRejection(err: unknown): boolean {
   const code = (err as { workerCode?: unknown } | null)?.workerCode;
-  return code === 'invalid_prompt' || code === 'compile_failed';
+  return code === 'PROMPT_INVALID' || code === 'PROMPT_REJECTED';
 }
 
 export function errorMessage(err: unknown): string {

@@ -7,8 +7,8 @@
 //   STOP / INPUT_ENDED -> stopping -> terminated;  OUTPUT_FAILED / a failed worker -> stopping -> failed
 import { and, assign, enqueueActions, fromCallback, setup, type SnapshotFrom } from 'xstate';
 import { ActorNotProvidedError, errorMessage } from './errors.ts';
-import { z } from 'zod';
-import { defaultEnv, WorkerLimitsSchema, type MachineEnv, type WorkerLimits } from './limits.ts';
+import type { Architecture, StreamSpec } from '../stream-spec.ts';
+import { defaultEnv, type MachineEnv, type WorkerLimits } from './limits.ts';
 import {
   workerMachine,
   type StreamPrompt,
@@ -18,27 +18,11 @@ import {
   type WorkerStats,
 } from './worker.ts';
 
-export const ArchitectureSchema = z.enum(['dedicated', 'shared', 'prompt_worker']);
-export type Architecture = z.infer<typeof ArchitectureSchema>;
-
-/** The stream's configuration as the host hands it over (e.g. from its KV record): plain data. */
-export const StreamConfigSchema = z.object({
-  id: z.string().min(1),
-  subscribe_url: z.string().min(1),
-  publish_url: z.string().min(1),
-  control_url: z.string().min(1).optional(),
-  events_url: z.string().min(1).optional(),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-  architecture: ArchitectureSchema,
-  prompts: z.array(z.object({ id: z.string().min(1), prompt: z.unknown() })).min(1),
+/** What the host hands a stream actor: the stream's spec (src/stream-spec.ts), its limits and clock. */
+export type StreamInput = StreamSpec & {
   /** Defaults to the first prompt. */
-  activePromptId: z.string().min(1).optional(),
-  limits: WorkerLimitsSchema,
-});
-export type StreamConfig = z.infer<typeof StreamConfigSchema>;
-
-export type StreamInput = StreamConfig & {
+  activePromptId?: string;
+  limits: WorkerLimits;
   /** Clock and random source; defaults to Date.now / Math.random. */
   env?: Partial<MachineEnv>;
 };
@@ -75,7 +59,7 @@ const ACTOR_DONE = 'xstate.done.actor.';
 export type StreamEmitted =
   | { type: 'PROMPTS_UPDATED'; requestId?: string; promptsCount: number; warmupPerformed: boolean; error?: string; rejected?: boolean }
   | { type: 'PROMPT_SWITCHED'; activePromptId: string }
-  | { type: 'PROMPT_SWITCH_REJECTED'; promptId: string; code: 'not_prompt_worker' | 'unknown_prompt' | 'stream_ending' };
+  | { type: 'PROMPT_SWITCH_REJECTED'; promptId: string; code: 'NOT_PROMPT_WORKER' | 'PROMPT_NOT_FOUND' | 'STREAM_NOT_FOUND' };
 
 const STREAM_ENDING = 'stream is ending';
 
@@ -112,7 +96,8 @@ interface PendingPromptUpdate {
   previous?: Pick<StreamContext, 'prompts' | 'width' | 'height' | 'activePromptId'>;
 }
 
-export interface StreamContext {
+/** The spec as the machine keeps it (src/stream-spec.ts: every field present, absent URLs undefined). */
+export interface StreamSpecFields {
   id: string;
   subscribeUrl: string;
   publishUrl: string;
@@ -121,6 +106,9 @@ export interface StreamContext {
   width: number;
   height: number;
   architecture: Architecture;
+}
+
+export interface StreamContext extends StreamSpecFields {
   prompts: StreamPrompt[];
   activePromptId: string | undefined;
   limits: WorkerLimits;
@@ -416,7 +404,7 @@ const streamSetup = setup({
       enqueue.emit({
         type: 'PROMPT_SWITCH_REJECTED',
         promptId: event.promptId,
-        code: p.ending ? 'stream_ending' : context.architecture === 'prompt_worker' ? 'unknown_prompt' : 'not_prompt_worker',
+        code: p.ending ? 'STREAM_NOT_FOUND' : context.architecture === 'prompt_worker' ? 'PROMPT_NOT_FOUND' : 'NOT_PROMPT_WORKER',
       });
     }),
     restartWorkers: enqueueActions(({ context, enqueue }) => {
@@ -494,10 +482,10 @@ export const streamMachine = streamSetup.createMachine({
     const now = env.now();
     return {
       id: input.id,
-      subscribeUrl: input.subscribe_url,
-      publishUrl: input.publish_url,
-      controlUrl: input.control_url,
-      eventsUrl: input.events_url,
+      subscribeUrl: input.subscribeUrl,
+      publishUrl: input.publishUrl,
+      controlUrl: input.controlUrl,
+      eventsUrl: input.eventsUrl,
       width: input.width,
       height: input.height,
       architecture: input.architecture,
@@ -648,18 +636,10 @@ export function streamStateName(snapshot: StreamSnapshot): StreamStateName {
 }
 
 /** Everything the status JSON needs, in plain data (no functions, no actor refs). */
-export interface StreamStatusData {
-  id: string;
+export interface StreamStatusData extends StreamSpecFields {
   state: StreamStateName;
   running: boolean;
   degraded: boolean;
-  subscribeUrl: string;
-  publishUrl: string;
-  controlUrl: string | undefined;
-  eventsUrl: string | undefined;
-  width: number;
-  height: number;
-  architecture: Architecture;
   promptIds: string[];
   activePromptId: string | undefined;
   frameCount: number;

@@ -20,12 +20,9 @@ import {
   type MachineEnv,
   type WorkerLimits,
 } from './limits.ts';
+import type { StreamPrompt } from '../stream-spec.ts';
 
-/** One prompt as the machines carry it: an id and the opaque ComfyUI API-format graph. */
-export interface StreamPrompt {
-  id: string;
-  prompt: unknown;
-}
+export type { StreamPrompt };
 
 /** What a worker process reports about itself (frames, fps, latency...); opaque to the machine. */
 export type WorkerStats = Readonly<Record<string, unknown>>;
@@ -570,32 +567,4 @@ export function workerStateName(snapshot: WorkerSnapshot): WorkerStateName {
   if (snapshot.matches('waitingForBus')) return 'restarting';
   const v = snapshot.value;
   return (typeof v === 'string' ? v : Object.keys(v)[0]) as WorkerStateName;
-}
-
-/** The worker part of the status JSON. */
-export interface WorkerStatus {
-  workerId: string;
-  state: WorkerStateName;
-  pid: number | undefined;
-  restartCount: number;
-  lastError: string | undefined;
-  failReason: string | undefined;
-  lastStats: WorkerStats | undefined;
-  startedAt: number | undefined;
-  lastHeartbeatAt: number | undefined;
-}
-
-export function workerStatus(snapshot: WorkerSnapshot): WorkerStatus {
-  const c = snapshot.context;
-  return {
-    workerId: c.workerId,
-    state: workerStateName(snapshot),
-    pid: c.pid,
-    restartCount: c.restartCount,
-    lastError: c.lastError,
-    failReason: c.failReason,
-    lastStats: c.lastStats,
-    startedAt: c.startedAt,
-    lastHeartbeatAt: c.lastHeartbeatAt,
-  };
 }

@@ -4,9 +4,8 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Bus } from '../transport/bus.ts';
-import { ProcCommand, WorkerError, type PromptEntry, type Reply } from '../transport/worker-protocol.ts';
-import type { ResolvedPrompt } from '../inference/types.ts';
-import { validatePrompt } from '../inference/validate.ts';
+import { WorkerError } from '../errors.ts';
+import { ProcCommand, type Reply } from '../transport/worker-protocol.ts';
 import { errorCode } from './errors.ts';
 import { ThreadPool } from '../inference/threads/inference-thread.ts';
 import { StreamPipeline } from './pipeline.ts';
@@ -40,23 +39,10 @@ export class WorkerHost {
     return [...this.pipelines.keys()];
   }
 
-  /** Validates one prompt entry against the workspace's nodes (ComfyUI's rules; the registry is
-   *  rebuilt per call so models added to the workspace are seen). */
-  private resolvePrompt = (entry: PromptEntry): ResolvedPrompt => {
-    const inf = this.o.config.inference;
-    const r = validatePrompt(JSON.stringify(entry.prompt), { workspace: inf.workspace, maxNodes: inf.maxPromptNodes, testNodes: inf.testNodes });
-    if (!r.valid) {
-      const first = r.validation_errors[0];
-      const detail = first ? `${first.message}${first.details ? `: ${first.details}` : ''}` : r.error.message;
-      throw new WorkerError('invalid_prompt', `prompt ${entry.id}: ${r.error.message}; ${detail}`);
-    }
-    return r.prompt;
-  };
-
   /** Answers one command (raw JSON from the bus). Never throws. */
   async handle(raw: unknown): Promise<Reply> {
     const parsed = ProcCommand.safeParse(raw);
-    if (!parsed.success) return { ok: false, code: 'bad_command', message: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+    if (!parsed.success) return { ok: false, code: 'BAD_COMMAND', message: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
     const cmd = parsed.data;
     try {
       if (cmd.type === 'ping') return { ok: true, result: { pid: this.o.pid ?? process.pid, streams: this.streamIds } };
@@ -64,12 +50,12 @@ export class WorkerHost {
         await this.closeAll();
         return { ok: true, result: {} };
       }
-      if (this.closing) throw new WorkerError('shutting_down', 'the worker process is shutting down');
+      if (this.closing) throw new WorkerError('SHUTTING_DOWN', 'the worker process is shutting down');
       const streamId = cmd.type === 'open_stream' ? cmd.stream.streamId : cmd.streamId;
       const result = await this.serial(streamId, () => this.run(cmd));
       return { ok: true, result };
     } catch (err) {
-      const code = err instanceof WorkerError ? err.code : (errorCode(err) ?? 'internal');
+      const code = err instanceof WorkerError ? err.code : (errorCode(err) ?? 'INTERNAL');
       this.o.log.warn({ err, cmd: cmd.type, code }, 'command failed');
       return { ok: false, code, message: err instanceof Error ? err.message : String(err) };
     }
@@ -88,7 +74,7 @@ export class WorkerHost {
 
   private pipeline(streamId: string): StreamPipeline {
     const p = this.pipelines.get(streamId);
-    if (!p) throw new WorkerError('unknown_stream', `stream ${streamId} is not open in this process`);
+    if (!p) throw new WorkerError('UNKNOWN_STREAM', `stream ${streamId} is not open in this process`);
     return p;
   }
 
@@ -107,7 +93,6 @@ export class WorkerHost {
           config: this.o.config,
           threads: this.threads,
           log: this.o.log,
-          resolvePrompt: this.resolvePrompt,
           pid: this.o.pid ?? process.pid,
         });
         this.pipelines.set(cmd.stream.streamId, p);

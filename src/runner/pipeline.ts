@@ -20,8 +20,9 @@ import { isDecodableVideo, VideoDecoder } from '../media/video-decoder.ts';
 import type { Bus } from '../transport/bus.ts';
 import type { TricklePublisher } from '../transport/trickle/publisher.ts';
 import { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
-import { WorkerError, type PromptEntry, type StreamEvent, type StreamPipelineConfig, type WorkerHeartbeat } from '../transport/worker-protocol.ts';
-import type { ResolvedPrompt } from '../inference/types.ts';
+import { WorkerError } from '../errors.ts';
+import type { PipelineSpec, StreamPrompt } from '../stream-spec.ts';
+import type { StreamEvent, WorkerHeartbeat } from '../transport/worker-protocol.ts';
 import { InferenceWorker } from '../inference/threads/inference-worker.ts';
 import type { ThreadPool } from '../inference/threads/inference-thread.ts';
 import { followControl } from './control-channel.ts';
@@ -35,6 +36,7 @@ import { FrameStats } from './stats.ts';
 import { PtsRebaser, type Discontinuity } from './timeline.ts';
 import { UnitQueue } from './unit-queue.ts';
 import { LagWatch } from './lag-watch.ts';
+import { memoryFigures } from './memory.ts';
 import { ThumbnailTap } from './thumbnails.ts';
 
 export interface PipelineDeps {
@@ -42,8 +44,6 @@ export interface PipelineDeps {
   config: Readonly<Config>;
   threads: ThreadPool;
   log: Logger;
-  /** Validates one prompt entry; throws WorkerError('invalid_prompt'). */
-  resolvePrompt: (entry: PromptEntry) => ResolvedPrompt;
   /** Reported in heartbeats. */
   pid: number;
 }
@@ -84,7 +84,7 @@ export interface PipelineCounters {
 export class StreamPipeline {
   readonly streamId: string;
   readonly counters: PipelineCounters = { segmentsIn: 0, decodeErrors: 0, framesSkippedForResume: 0, discontinuities: 0 };
-  private readonly cfg: StreamPipelineConfig;
+  private readonly cfg: PipelineSpec;
   private readonly log: Logger;
   private readonly stats = new FrameStats();
   private readonly router: GraphRouter;
@@ -129,7 +129,7 @@ export class StreamPipeline {
   private lastStats = { fpsIn: 0, fpsOut: 0, latencyP50Ms: 0, latencyP99Ms: 0 };
 
   constructor(
-    cfg: StreamPipelineConfig,
+    cfg: PipelineSpec,
     private readonly deps: PipelineDeps,
   ) {
     this.cfg = cfg;
@@ -180,7 +180,7 @@ export class StreamPipeline {
     }
   }
 
-  get config(): StreamPipelineConfig {
+  get config(): PipelineSpec {
     return this.cfg;
   }
 
@@ -195,11 +195,11 @@ export class StreamPipeline {
   // ---- commands --------------------------------------------------------------------------------
 
   /** Answers `sharedGraphs`: prompts whose compiled graph another worker of this process already held. */
-  async addWorker(workerId: string, prompts: PromptEntry[]): Promise<{ warmupMs: number; sharedGraphs: number }> {
+  async addWorker(workerId: string, prompts: StreamPrompt[]): Promise<{ warmupMs: number; sharedGraphs: number }> {
     this.checkOpen();
-    if (this.router.has(workerId)) throw new WorkerError('worker_exists', `stream ${this.streamId} already has worker ${workerId}`);
+    if (this.router.has(workerId)) throw new WorkerError('WORKER_EXISTS', `stream ${this.streamId} already has worker ${workerId}`);
     const thread = this.deps.threads.acquire(workerId);
-    const worker = new InferenceWorker(workerId, thread, this.deps.resolvePrompt, this.log.child({ workerId }));
+    const worker = new InferenceWorker(workerId, thread, this.log.child({ workerId }));
     try {
       const { width, height } = this.router.size;
       const { warmupMs, shared } = await worker.load(prompts, width, height);
@@ -216,7 +216,7 @@ export class StreamPipeline {
   }
 
   /** Answers `lastOutputPts`: the last frame out before the swap (frames after it use the new graphs, but for one in flight). */
-  async updatePrompts(workerId: string, prompts: PromptEntry[], width?: number, height?: number): Promise<{ warmupPerformed: boolean; lastOutputPts: string | null }> {
+  async updatePrompts(workerId: string, prompts: StreamPrompt[], width?: number, height?: number): Promise<{ warmupPerformed: boolean; lastOutputPts: string | null }> {
     this.checkOpen();
     const size = this.router.size;
     const { resized } = await this.router.update(workerId, prompts, { width: width ?? size.width, height: height ?? size.height });
@@ -269,13 +269,13 @@ export class StreamPipeline {
     this.closeDecoder();
     this.output?.close();
     this.thumbs?.close();
-    this.log.info({ ...this.counters, segmentsOut: this.output?.segmentsOut ?? 0, frames: this.stats.total }, 'stream closed');
+    this.log.info({ ...this.counters, segmentsOut: this.output?.segmentsOut ?? 0, frames: this.stats.total, memory: memoryFigures() }, 'stream closed');
   }
 
   // ---- input side ------------------------------------------------------------------------------
 
   private checkOpen(): void {
-    if (this.closed) throw new WorkerError('shutting_down', `stream ${this.streamId} is closed`);
+    if (this.closed) throw new WorkerError('SHUTTING_DOWN', `stream ${this.streamId} is closed`);
   }
 
   private maybeStart(): void {

@@ -5,7 +5,8 @@
 import type { Logger } from '../log.ts';
 import type { InferenceWorker, Prepared } from '../inference/threads/inference-worker.ts';
 import type { RunResult } from '../inference/threads/inference-thread.ts';
-import { WorkerError, type PromptEntry } from '../transport/worker-protocol.ts';
+import { WorkerError } from '../errors.ts';
+import type { StreamPrompt } from '../stream-spec.ts';
 
 export interface FrameSize {
   width: number;
@@ -15,7 +16,7 @@ export interface FrameSize {
 export class GraphRouter {
   private readonly workers = new Map<string, InferenceWorker>();
   /** Each worker's prompt entries, to re-warm them when the stream's size changes. */
-  private readonly prompts = new Map<string, PromptEntry[]>();
+  private readonly prompts = new Map<string, StreamPrompt[]>();
   private sizeNow: FrameSize;
   private active: string;
 
@@ -61,18 +62,18 @@ export class GraphRouter {
 
   private workerOrThrow(workerId: string): InferenceWorker {
     const w = this.workers.get(workerId);
-    if (!w) throw new WorkerError('unknown_worker', `stream ${this.streamId} has no worker ${workerId}`);
+    if (!w) throw new WorkerError('UNKNOWN_WORKER', `stream ${this.streamId} has no worker ${workerId}`);
     return w;
   }
 
   /** Adds a loaded worker. */
-  add(workerId: string, worker: InferenceWorker, prompts: PromptEntry[]): void {
+  add(workerId: string, worker: InferenceWorker, prompts: StreamPrompt[]): void {
     this.workers.set(workerId, worker);
     this.prompts.set(workerId, prompts);
   }
 
   /** Compiles and warms `prompts` for `workerId` beside the running graphs, then swaps every worker at once. */
-  async update(workerId: string, prompts: PromptEntry[], next: FrameSize): Promise<{ resized: boolean }> {
+  async update(workerId: string, prompts: StreamPrompt[], next: FrameSize): Promise<{ resized: boolean }> {
     const worker = this.workerOrThrow(workerId);
     const resized = next.width !== this.sizeNow.width || next.height !== this.sizeNow.height;
     // Every worker of the stream must take frames of the new size: on a resize the others re-warm
@@ -103,7 +104,7 @@ export class GraphRouter {
   }
 
   switchTo(promptId: string): void {
-    if (!this.workerFor(promptId)) throw new WorkerError('unknown_prompt', `no worker of stream ${this.streamId} holds prompt ${promptId}`);
+    if (!this.workerFor(promptId)) throw new WorkerError('PROMPT_NOT_FOUND', `no worker of stream ${this.streamId} holds prompt ${promptId}`);
     this.active = promptId;
   }
 

@@ -28,32 +28,13 @@
 // MPEG-TS clock; values outside [0, 2^33) (FFmpeg may have unwrapped them already) are read modulo
 // 2^33. A restart to near 0 within maxForwardJumpMs of the wrap point cannot be told from a wrap and
 // is taken as one (no packet is lost either way).
-import { z } from 'zod';
+import { TimelineConfigSchema, type TimelineConfig } from '../config.ts';
 import { TS_CLOCK_HZ } from '../media/frame.ts';
 
 /** Raw PES pts are 33-bit: they wrap every 2^33 ticks (about 26.5 h). */
 export const PTS_WRAP = 1n << 33n;
 const HALF_WRAP = PTS_WRAP / 2n;
 
-export const TimelineConfigSchema = z.object({
-  /** A pts at most this far behind its stream's previous one (after unwrapping) is passed through
-   *  as it is, flagged `advances: false` when not after the stream's last output; further back is
-   *  a `backward` discontinuity (a publisher that restarted its clock). */
-  maxBackwardStepMs: z.number().min(0).default(200),
-  /** A pts more than this far ahead of its stream's previous one (after unwrapping) is a `forward`
-   *  discontinuity and is rebased; up to it, a gap in the input stays a gap in the output. */
-  maxForwardJumpMs: z.number().positive().default(10_000),
-  /** Most distance (input pts) between a packet and the latest pts of the section another stream
-   *  started, for the packet to join that section with its offset (A/V interleave in arrival order
-   *  plus decoder delay); a packet further away is a discontinuity of its own stream. */
-  maxInterleaveMs: z.number().min(0).default(2_000),
-  /** Packet duration assumed for a stream with no recent deltas yet (placing the first packet
-   *  after a discontinuity, or a realigned one). */
-  defaultFrameDurationMs: z.number().positive().default(1000 / 30),
-  /** Recent positive pts deltas kept per stream; their median is the stream's packet duration. */
-  frameDurationWindow: z.number().int().min(1).max(64).default(8),
-});
-export type TimelineConfig = z.infer<typeof TimelineConfigSchema>;
 export const defaultTimelineConfig: Readonly<TimelineConfig> = Object.freeze(TimelineConfigSchema.parse({}));
 
 export type TimelineStream = 'video' | 'audio';

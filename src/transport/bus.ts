@@ -2,6 +2,7 @@
 // to a forked child and NATS itself are interchangeable (style #3). Payloads are bytes; anything
 // else is JSON-encoded on the way in (strings included, so `json()` always round-trips) and read
 // back with `json()` / `string()`.
+import type { CodeOf } from '../errors.ts';
 
 /** What `publish`, `request`, `respond` and KV writes accept: raw bytes, or any JSON-able value. */
 export type Payload = Uint8Array | unknown;
@@ -128,19 +129,8 @@ export interface Bus {
 // ---------------------------------------------------------------------------------------------
 // Errors: one typed class per failure, each with a stable `code` (never match on message text).
 
-export type BusErrorCode =
-  | 'BUS_TIMEOUT'
-  | 'BUS_NO_RESPONDERS'
-  | 'BUS_CLOSED'
-  | 'BUS_INVALID_SUBJECT'
-  | 'BUS_DECODE'
-  | 'BUS_BRIDGE_UNAVAILABLE'
-  | 'BUS_CONNECT'
-  | 'BUS_DISCONNECTED'
-  | 'KV_REVISION_MISMATCH'
-  | 'KV_INVALID_KEY'
-  | 'KV_INVALID_BUCKET'
-  | 'BUS_INTERNAL';
+/** The codes (src/errors.ts registry, layer bus). */
+export type BusErrorCode = CodeOf<'bus'>;
 
 export class BusError extends Error {
   constructor(

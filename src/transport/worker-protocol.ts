@@ -11,47 +11,26 @@
 //   heartbeat    sf.stream.<id>.worker.<w>.hb     WorkerHeartbeat, every heartbeatIntervalMs
 //   events       sf.stream.<id>.evt               StreamEvent (input ended, degraded, output failed, ...)
 import { z } from 'zod';
-
-export const PromptEntry = z.object({ id: z.string(), prompt: z.record(z.string(), z.unknown()) });
-export type PromptEntry = z.infer<typeof PromptEntry>;
-
-export const StreamPipelineConfig = z.object({
-  streamId: z.string(),
-  subscribeUrl: z.string(),
-  publishUrl: z.string(),
-  controlUrl: z.string().optional(),
-  eventsUrl: z.string().optional(),
-  width: z.number().int(),
-  height: z.number().int(),
-  activePromptId: z.string(),
-  /**
-   * Output pts already published for this stream by an earlier process (after a crash): frames at or
-   * before it are decoded but not output again, so the output's pts stay strictly increasing.
-   */
-  resumeAfterPts: z.string().optional(),
-  /** The input (raw 33-bit) pts of that frame: the new process continues the old one's timeline from it. */
-  resumeAfterInputPts: z.string().optional(),
-});
-export type StreamPipelineConfig = z.infer<typeof StreamPipelineConfig>;
+import { PipelineSpec, StreamPrompt } from '../stream-spec.ts';
 
 export const ProcCommand = z.discriminatedUnion('type', [
   /** Answers once the process joined the bus: {pid}. */
   z.object({ type: z.literal('ping') }),
   /** Opens (idempotently) the stream's pipeline; media starts once the active prompt's worker is warm. */
-  z.object({ type: z.literal('open_stream'), stream: StreamPipelineConfig }),
+  z.object({ type: z.literal('open_stream'), stream: PipelineSpec }),
   /** Compiles and warms `prompts` in a new inference worker; answers {warmupMs} once warm. */
   z.object({
     type: z.literal('add_worker'),
     streamId: z.string(),
     workerId: z.string(),
-    prompts: z.array(PromptEntry).min(1),
+    prompts: z.array(StreamPrompt).min(1),
   }),
   /** Swaps a worker's prompts (compiled beside the running graph, swapped at a frame boundary). */
   z.object({
     type: z.literal('update_prompts'),
     streamId: z.string(),
     workerId: z.string(),
-    prompts: z.array(PromptEntry).min(1),
+    prompts: z.array(StreamPrompt).min(1),
     width: z.number().int().optional(),
     height: z.number().int().optional(),
   }),
@@ -75,7 +54,8 @@ export type ProcCommand = z.infer<typeof ProcCommand>;
 /** Every reply: ok with a result, or a typed error (code + message) the runtime maps to its own. */
 export const Reply = z.union([
   z.object({ ok: z.literal(true), result: z.record(z.string(), z.unknown()).default({}) }),
-  z.object({ ok: z.literal(false), code: z.string(), message: z.string() }),
+  /** `details`: fields for the client's error body (a prompt's `validation_errors`, say). */
+  z.object({ ok: z.literal(false), code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
 ]);
 export type Reply = z.infer<typeof Reply>;
 
@@ -122,42 +102,3 @@ export const StreamEvent = z.discriminatedUnion('type', [
 ]);
 export type StreamEvent = z.infer<typeof StreamEvent>;
 
-// Typed failures of a worker process (its runner and its inference workers). Each carries a stable
-// `code` that travels in a Reply ({ok: false, code, message}); the runtime branches on the code,
-// never on the message text.
-export type WorkerErrorCode =
-  /** A command that is not a ProcCommand (bad JSON or shape). */
-  | 'bad_command'
-  /** A command names a stream this process has not opened. */
-  | 'unknown_stream'
-  /** A command names a worker the stream does not have. */
-  | 'unknown_worker'
-  /** add_worker for a worker id the stream already has. */
-  | 'worker_exists'
-  /** switch_prompt to a prompt no worker of the stream holds. */
-  | 'unknown_prompt'
-  /** open_stream with a different configuration for a stream that is already open. */
-  | 'stream_conflict'
-  /** A prompt failed validation (the message carries ComfyUI's error). */
-  | 'invalid_prompt'
-  /** A prompt validated but could not be compiled or warmed up. */
-  | 'compile_failed'
-  /** The inference thread died or could not start. */
-  | 'inference_thread_failed'
-  /** A graph run failed on a frame. */
-  | 'graph_failed'
-  /** The process is shutting down. */
-  | 'shutting_down'
-  /** Anything else (a bug): the message says what. */
-  | 'internal';
-
-export class WorkerError extends Error {
-  override readonly name = 'WorkerError';
-  constructor(
-    readonly code: WorkerErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}

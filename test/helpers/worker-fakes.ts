@@ -15,6 +15,8 @@ import {
 } from '../../src/machines/index.ts';
 
 /** What the next call of an effect does: succeed, fail with an error, or never settle (until aborted). */
+import type { ComfyPrompt, StreamPrompt } from '../../src/stream-spec.ts';
+
 export type Outcome = 'ok' | 'fail' | 'hang';
 
 export interface FakeWorkerEffects {
@@ -135,4 +137,9 @@ export function until<A extends AnyActorRef>(actor: A, pred: (s: SnapshotFrom<A>
     if (check(actor.getSnapshot())) return;
     sub = actor.subscribe({ next: (s: SnapshotFrom<A>) => void check(s), error: reject });
   });
+}
+
+/** A prompt the machines carry (they never look inside): its graph is a placeholder, never compiled. */
+export function fakePrompt(id: string, prompt: ComfyPrompt = { '1': { class_type: 'SaveTensor', inputs: {} } }): StreamPrompt {
+  return { id, prompt, graph: { id, nodes: [], inputNode: '1', outputNode: '1' } };
 }

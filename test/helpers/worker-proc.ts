@@ -6,6 +6,11 @@ import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConfigInput } from '../../src/config.ts';
+import type { ComfyPrompt, StreamPrompt } from '../../src/stream-spec.ts';
+import { ensureWorkspace } from '../../src/inference/workspace.ts';
+import { validatePrompt } from '../../src/inference/validate.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { segmentFile, type TsSegment } from '../../src/media/segmenter.ts';
 import { BusNoRespondersError, type Bus, type BusSubscription } from '../../src/transport/bus.ts';
 import { connectNatsBus } from '../../src/transport/nats/nats-bus.ts';
@@ -167,8 +172,8 @@ export async function startWorker(opts: StartWorkerOptions = {}): Promise<Worker
 }
 
 /** A prompt: LoadTensor -> the given chain of single-image nodes -> SaveTensor. */
-export function chainPrompt(nodes: Array<{ class_type: string; inputs?: Record<string, unknown> }>): Record<string, unknown> {
-  const p: Record<string, unknown> = { '1': { class_type: 'LoadTensor', inputs: {} } };
+export function chainPrompt(nodes: Array<{ class_type: string; inputs?: Record<string, unknown> }>): ComfyPrompt {
+  const p: ComfyPrompt = { '1': { class_type: 'LoadTensor', inputs: {} } };
   let prev = '1';
   nodes.forEach((n, i) => {
     const id = String(i + 2);
@@ -179,9 +184,9 @@ export function chainPrompt(nodes: Array<{ class_type: string; inputs?: Record<s
   return p;
 }
 
-export const invertPrompt = (): Record<string, unknown> => chainPrompt([{ class_type: 'ImageInvert' }]);
+export const invertPrompt = (): ComfyPrompt => chainPrompt([{ class_type: 'ImageInvert' }]);
 /** Two inversions: the picture comes back as it went in (tells an update apart from invert). */
-export const identityPrompt = (): Record<string, unknown> => chainPrompt([{ class_type: 'ImageInvert' }, { class_type: 'ImageInvert' }]);
+export const identityPrompt = (): ComfyPrompt => chainPrompt([{ class_type: 'ImageInvert' }, { class_type: 'ImageInvert' }]);
 
 export async function clipSegments(path: string): Promise<TsSegment[]> {
   const out: TsSegment[] = [];
@@ -252,4 +257,14 @@ export function pullChannel(url: string): { segments: Buffer[]; done: Promise<vo
     stop: () => sub.close(),
     writeTo: (path) => writeFile(path, Buffer.concat(segments)),
   };
+}
+
+/**
+ * A stream prompt as a node hands it to a worker process: validated once, here (test-only nodes
+ * allowed), carrying its resolved graph. `workspace` for prompts that name models.
+ */
+export function entry(id: string, prompt: ComfyPrompt, workspace = ensureWorkspace(join(tmpdir(), 'sf-test-prompt-ws'))): StreamPrompt {
+  const r = validatePrompt(prompt, { workspace, maxNodes: 64, testNodes: true });
+  if (!r.valid) throw new Error(`test prompt ${id} does not validate: ${r.error.message} ${JSON.stringify(r.validation_errors)}`);
+  return { id, prompt, graph: r.prompt };
 }

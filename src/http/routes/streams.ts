@@ -3,18 +3,18 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ARCHITECTURES, architectureOf, type StreamRuntime, type StreamStatus } from '../../actors/types.ts';
+import type { StreamRuntime } from '../../actors/types.ts';
+import { ARCHITECTURE_NAMES, architectureOf, StreamStatus } from '../../stream-spec.ts';
 import type { Config } from '../../config.ts';
 import { SfError } from '../../errors.ts';
 import { assertHostsAllowed } from '../allowed-hosts.ts';
-import { DEFAULT_PROMPT, promptsOf, validateStreamPrompts } from '../prompts.ts';
+import { DEFAULT_PROMPT, promptsOf, validateStreamPrompts } from '../../inference/stream-prompts.ts';
 import {
   ErrorBody,
   GlobalStatusResponse,
   PromptsResponse,
   StartResponse,
   StopAllResponse,
-  StreamStatusBody,
   StreamsResponse,
   SuccessMessage,
   SwitchPromptBody,
@@ -89,7 +89,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
         height: b.params.height,
         dedicated_worker: architecture === 'dedicated',
         use_prompt_worker: architecture === 'prompt_worker',
-        ...ARCHITECTURES[architecture],
+        ...ARCHITECTURE_NAMES[architecture],
         prompts_set: raw.length > 0,
         prompt_count: prompts.length,
       },
@@ -99,14 +99,14 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
     app.post(url, { schema: startSchema }, start);
   }
 
-  const statusSchema = { tags: ['streams'], params: idParams, response: { 200: StreamStatusBody, ...errors } };
+  const statusSchema = { tags: ['streams'], params: idParams, response: { 200: StreamStatus, ...errors } };
   for (const url of ['/stream/:id', '/stream/:id/status']) {
     app.get(url, { schema: statusSchema }, async (req) => mustGet(req.params.id));
   }
 
   const stopSchema = { tags: ['streams'], params: idParams, response: { 200: SuccessMessage, ...errors } };
+  // Commands go to the stream once: its own answer says 404 when there is no such stream.
   const stop = async (req: { params: { id: string } }) => {
-    await mustGet(req.params.id);
     await runtime.stopStream(req.params.id);
     return { status: 'success' as const, message: `Stream ${req.params.id} stopped successfully` };
   };
@@ -149,9 +149,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
       const { id } = req.params;
       const raw = promptsOf(req.body);
       if (!raw.length) throw new SfError('PROMPT_MISSING', 'Either "prompt" or "prompts" is required');
-      await mustGet(id);
-      const prompts = validateStreamPrompts(raw, promptLimits);
-      const r = await runtime.updatePrompts(id, { prompts, parameters: req.body.parameters });
+      const r = await runtime.updatePrompts(id, { prompts: raw, parameters: req.body.parameters });
       return { status: 'success' as const, message: `Prompts updated for stream ${id}`, request_id: id, ...r };
     },
   );
@@ -167,10 +165,6 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
   const restartSchema = { tags: ['workers'], params: idParams, response: { 200: SuccessMessage, ...errors } };
   for (const url of ['/stream/:id/restart-worker', '/stream/:id/restart-workers']) {
     app.post(url, { schema: restartSchema }, async (req) => {
-      const s = await mustGet(req.params.id);
-      if (s.architecture !== ARCHITECTURES.dedicated.architecture) {
-        throw new SfError('NOT_DEDICATED_WORKER', `Stream ${req.params.id} does not use a dedicated worker`);
-      }
       await runtime.restartWorker(req.params.id);
       return { status: 'success' as const, message: `Dedicated worker restarted for stream ${req.params.id}` };
     });
@@ -181,11 +175,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
     { schema: { tags: ['prompts'], params: idParams, body: SwitchPromptBody, response: { 200: SwitchPromptResponse, ...errors } } },
     async (req) => {
       const { id } = req.params;
-      const s = await mustGet(id);
       if (!req.body.prompt_id) throw new SfError('BAD_REQUEST', 'body.prompt_id: required');
-      if (s.architecture !== ARCHITECTURES.prompt_worker.architecture) {
-        throw new SfError('NOT_PROMPT_WORKER', `Stream ${id} is not a prompt-worker stream`);
-      }
       const active = await runtime.switchPrompt(id, req.body.prompt_id);
       return { status: 'success' as const, message: `Switched stream ${id} to prompt ${active}`, request_id: id, active_prompt_id: active };
     },
@@ -196,7 +186,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
     { schema: { tags: ['prompts'], params: idParams, response: { 200: PromptsResponse, ...errors } } },
     async (req) => {
       const s = await mustGet(req.params.id);
-      if (s.architecture !== ARCHITECTURES.prompt_worker.architecture) {
+      if (s.architecture !== ARCHITECTURE_NAMES.prompt_worker.architecture) {
         throw new SfError('NOT_PROMPT_WORKER', `Stream ${req.params.id} is not a prompt-worker stream`);
       }
       return {
@@ -212,9 +202,6 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
   app.get(
     '/stream/:id/workspace-info',
     { schema: { tags: ['streams'], params: idParams, response: { 200: WorkspaceInfoResponse, ...errors } } },
-    async (req) => {
-      await mustGet(req.params.id);
-      return { success: true as const, stream_id: req.params.id, workspace_info: await runtime.workspaceInfo(req.params.id) };
-    },
+    async (req) => ({ success: true as const, stream_id: req.params.id, workspace_info: await runtime.workspaceInfo(req.params.id) }),
   );
 };

@@ -1,15 +1,7 @@
 // Typed failures of compiling or running a graph. Callers branch on `code`, never on the message.
-export type GraphErrorCode =
-  | 'unknown_node'
-  | 'bad_input'
-  | 'bad_link'
-  | 'missing_model'
-  | 'model_shape'
-  | 'provider_unavailable'
-  | 'bad_frame'
-  | 'compile_failed'
-  | 'run_failed'
-  | 'disposed';
+import type { CodeOf } from '../../errors.ts';
+/** The codes (src/errors.ts registry, layer inference; compile failures are PROMPT_REJECTED). */
+export type GraphErrorCode = CodeOf<'inference'> | 'PROMPT_REJECTED' | 'GRAPH_DISPOSED';
 
 export class GraphError extends Error {
   constructor(

@@ -15,14 +15,14 @@ export const onnxModel: HostOp = {
   imageInputs: ['image'],
   async create(node, sizes, env) {
     const name = stringInput(node, 'model_name');
-    if (!/^[A-Za-z0-9._-]+\.onnx$/.test(name) || name.startsWith('.')) throw new GraphError('missing_model', `model name ${JSON.stringify(name)} is not a .onnx file name`, node.id);
+    if (!/^[A-Za-z0-9._-]+\.onnx$/.test(name) || name.startsWith('.')) throw new GraphError('GRAPH_MISSING_MODEL', `model name ${JSON.stringify(name)} is not a .onnx file name`, node.id);
     const file = modelPath(env.workspace, name);
-    if (!existsSync(file)) throw new GraphError('missing_model', `model ${name} is not in the workspace`, node.id);
+    if (!existsSync(file)) throw new GraphError('GRAPH_MISSING_MODEL', `model ${name} is not in the workspace`, node.id);
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(file, env.sessionOptions);
     } catch (cause) {
-      throw new GraphError('missing_model', `model ${name} cannot be loaded`, node.id, { cause });
+      throw new GraphError('GRAPH_MISSING_MODEL', `model ${name} cannot be loaded`, node.id, { cause });
     }
     const { width, height } = sizes.image;
     const input = session.inputNames[0];
@@ -36,12 +36,12 @@ export const onnxModel: HostOp = {
       probe = await run(new ort.Tensor('float32', new Float32Array(3 * width * height), [1, 3, height, width]));
     } catch (cause) {
       await session.release();
-      throw new GraphError('model_shape', `model ${name} does not take float32 [1,3,${height},${width}]`, node.id, { cause });
+      throw new GraphError('GRAPH_MODEL_SHAPE', `model ${name} does not take float32 [1,3,${height},${width}]`, node.id, { cause });
     }
     const d = probe.dims;
     if (probe.type !== 'float32' || d.length !== 4 || d[0] !== 1 || d[1] !== 3) {
       await session.release();
-      throw new GraphError('model_shape', `model ${name} must return float32 [1,3,H,W], returned ${probe.type} [${d.join(',')}]`, node.id);
+      throw new GraphError('GRAPH_MODEL_SHAPE', `model ${name} must return float32 [1,3,H,W], returned ${probe.type} [${d.join(',')}]`, node.id);
     }
     return {
       size: { width: d[3], height: d[2] },

@@ -57,8 +57,8 @@ export type NodeOp = GraphOp | HostOp;
 
 function get(node: ResolvedNode, name: string): unknown {
   const v = node.inputs[name];
-  if (v === undefined) throw new GraphError('bad_input', `${node.classType} input "${name}" is missing`, node.id);
-  if (isLink(v)) throw new GraphError('bad_input', `${node.classType} input "${name}" must be a literal, not a link`, node.id);
+  if (v === undefined) throw new GraphError('GRAPH_BAD_INPUT', `${node.classType} input "${name}" is missing`, node.id);
+  if (isLink(v)) throw new GraphError('GRAPH_BAD_INPUT', `${node.classType} input "${name}" must be a literal, not a link`, node.id);
   return v;
 }
 
@@ -66,7 +66,7 @@ function get(node: ResolvedNode, name: string): unknown {
 export function numInput(node: ResolvedNode, name: string, min: number, max: number, int = false): number {
   const v = get(node, name);
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) {
-    throw new GraphError('bad_input', `${node.classType} input "${name}" must be ${int ? 'an integer' : 'a number'} in ${min}..${max}, got ${JSON.stringify(v)}`, node.id);
+    throw new GraphError('GRAPH_BAD_INPUT', `${node.classType} input "${name}" must be ${int ? 'an integer' : 'a number'} in ${min}..${max}, got ${JSON.stringify(v)}`, node.id);
   }
   return v;
 }
@@ -75,13 +75,13 @@ export function numInput(node: ResolvedNode, name: string, min: number, max: num
 export function comboInput<T extends string>(node: ResolvedNode, name: string, options: readonly T[]): T {
   const v = get(node, name);
   if (typeof v !== 'string' || !(options as readonly string[]).includes(v)) {
-    throw new GraphError('bad_input', `${node.classType} input "${name}" must be one of ${options.join(', ')}, got ${JSON.stringify(v)}`, node.id);
+    throw new GraphError('GRAPH_BAD_INPUT', `${node.classType} input "${name}" must be one of ${options.join(', ')}, got ${JSON.stringify(v)}`, node.id);
   }
   return v as T;
 }
 
 export function stringInput(node: ResolvedNode, name: string): string {
   const v = get(node, name);
-  if (typeof v !== 'string') throw new GraphError('bad_input', `${node.classType} input "${name}" must be a string`, node.id);
+  if (typeof v !== 'string') throw new GraphError('GRAPH_BAD_INPUT', `${node.classType} input "${name}" must be a string`, node.id);
   return v;
 }

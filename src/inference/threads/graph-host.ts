@@ -47,7 +47,7 @@ export class GraphHost {
 
   async run(handle: number, data: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
     const g = this.handles.get(handle);
-    if (!g) throw Object.assign(new Error(`no graph handle ${handle}`), { code: 'disposed' });
+    if (!g) throw Object.assign(new Error(`no graph handle ${handle}`), { code: 'GRAPH_DISPOSED' });
     return g.run(data);
   }
 

@@ -16,7 +16,7 @@ function reply(m: FromThread, transfer: ArrayBuffer[] = []): void {
 }
 
 function failed(id: number, err: unknown): void {
-  const code = typeof (err as { code?: unknown })?.code === 'string' ? String((err as { code: string }).code) : 'internal';
+  const code = typeof (err as { code?: unknown })?.code === 'string' ? String((err as { code: string }).code) : 'INTERNAL';
   reply({ op: 'failed', id, code, message: err instanceof Error ? err.message : String(err) });
 }
 

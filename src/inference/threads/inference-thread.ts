@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.ts';
 import type { ResolvedPrompt } from '../types.ts';
-import { WorkerError } from '../../transport/worker-protocol.ts';
+import { WorkerError } from '../../errors.ts';
 import { GraphHost } from './graph-host.ts';
 import type { FromThread, ThreadInit, ToThread } from './thread-protocol.ts';
 
@@ -78,7 +78,7 @@ export class LocalRunner implements GraphRunner {
     try {
       return await this.host.compile(prompt, width, height);
     } catch (err) {
-      throw new WorkerError('graph_failed', err instanceof Error ? err.message : String(err), { cause: err });
+      throw new WorkerError('GRAPH_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
     }
   }
 
@@ -86,7 +86,7 @@ export class LocalRunner implements GraphRunner {
     try {
       return await this.host.run(handle, data);
     } catch (err) {
-      throw new WorkerError('graph_failed', err instanceof Error ? err.message : String(err), { cause: err });
+      throw new WorkerError('GRAPH_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
     }
   }
 
@@ -128,7 +128,7 @@ export class InferenceThread implements GraphRunner {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
-      if (m.op === 'failed') p.reject(new WorkerError(m.code === 'internal' ? 'internal' : 'graph_failed', m.message, { cause: { code: m.code } }));
+      if (m.op === 'failed') p.reject(new WorkerError(m.code === 'INTERNAL' ? 'INTERNAL' : 'GRAPH_FAILED', m.message, { cause: { code: m.code } }));
       else p.resolve(m);
     });
     const die = (err: Error): void => {
@@ -142,8 +142,8 @@ export class InferenceThread implements GraphRunner {
         this.onFailure(err);
       }
     };
-    this.worker.on('error', (e) => die(new WorkerError('inference_thread_failed', `inference thread ${name} failed: ${e.message}`, { cause: e })));
-    this.worker.on('exit', (code) => die(new WorkerError('inference_thread_failed', `inference thread ${name} exited (${code})`)));
+    this.worker.on('error', (e) => die(new WorkerError('INFERENCE_THREAD_FAILED', `inference thread ${name} failed: ${e.message}`, { cause: e })));
+    this.worker.on('exit', (code) => die(new WorkerError('INFERENCE_THREAD_FAILED', `inference thread ${name} exited (${code})`)));
   }
 
   get alive(): boolean {
@@ -161,7 +161,7 @@ export class InferenceThread implements GraphRunner {
   async compile(prompt: ResolvedPrompt, width: number, height: number): Promise<CompiledHandle> {
     await this.readyP;
     const r = await this.call({ op: 'compile', id: this.nextId++, prompt, width, height });
-    if (r.op !== 'compiled') throw new WorkerError('internal', `unexpected thread answer ${r.op}`);
+    if (r.op !== 'compiled') throw new WorkerError('INTERNAL', `unexpected thread answer ${r.op}`);
     return { handle: r.handle, ms: r.ms, outWidth: r.outWidth, outHeight: r.outHeight, shared: r.shared };
   }
 
@@ -173,7 +173,7 @@ export class InferenceThread implements GraphRunner {
     const view = owned ? data : data.slice();
     const buf = view.buffer as ArrayBuffer;
     const r = await this.call({ op: 'run', id: this.nextId++, handle, buf, byteOffset: view.byteOffset, byteLength: view.byteLength }, [buf]);
-    if (r.op !== 'ran') throw new WorkerError('internal', `unexpected thread answer ${r.op}`);
+    if (r.op !== 'ran') throw new WorkerError('INTERNAL', `unexpected thread answer ${r.op}`);
     return { data: new Uint8Array(r.buf, r.byteOffset, r.byteLength), width: r.width, height: r.height };
   }
 

@@ -10,8 +10,8 @@
 //   frames decoded at the old size before a size change finish on the old graphs.
 // A retired generation is released as soon as neither keeps it.
 import type { Logger } from '../../log.ts';
-import { WorkerError, type PromptEntry } from '../../transport/worker-protocol.ts';
-import type { ResolvedPrompt } from '../types.ts';
+import { WorkerError } from '../../errors.ts';
+import type { StreamPrompt } from '../../stream-spec.ts';
 import type { GraphRunner, RunResult } from './inference-thread.ts';
 
 interface Generation {
@@ -55,7 +55,6 @@ export class InferenceWorker {
   constructor(
     readonly workerId: string,
     readonly thread: GraphRunner,
-    private readonly resolve: (entry: PromptEntry) => ResolvedPrompt,
     private readonly log: Logger,
   ) {}
 
@@ -72,19 +71,19 @@ export class InferenceWorker {
     return (this.current ? 1 : 0) + this.retired.length;
   }
 
-  /** Validates, compiles and warms `prompts` at width x height, then swaps them in. */
-  async load(prompts: PromptEntry[], width: number, height: number): Promise<LoadResult> {
+  /** Compiles and warms `prompts` (validated where the request arrived) at width x height, then swaps them in. */
+  async load(prompts: StreamPrompt[], width: number, height: number): Promise<LoadResult> {
     const p = await this.prepare(prompts, width, height);
     p.commit();
     return { warmupMs: p.warmupMs, shared: p.shared };
   }
 
   /**
-   * Validates and compiles `prompts` at width x height beside the running generation. Prompts are
-   * validated first, so an invalid one changes nothing.
+   * Compiles `prompts` at width x height beside the running generation; a prompt that fails to
+   * compile changes nothing.
    */
-  async prepare(prompts: PromptEntry[], width: number, height: number): Promise<Prepared> {
-    const resolved = prompts.map((p) => ({ id: p.id, prompt: this.resolve(p) }));
+  async prepare(prompts: StreamPrompt[], width: number, height: number): Promise<Prepared> {
+    const resolved = prompts.map((p) => ({ id: p.id, prompt: p.graph }));
     const gen: Generation = { width, height, graphs: new Map(), running: 0, lastPromptId: null };
     let warmupMs = 0;
     let shared = 0;
@@ -97,8 +96,8 @@ export class InferenceWorker {
       }
     } catch (err) {
       await this.releaseGeneration(gen);
-      if (err instanceof WorkerError && err.code !== 'graph_failed') throw err;
-      throw new WorkerError('compile_failed', `compiling prompts for ${this.workerId} failed: ${(err as Error).message}`, { cause: err });
+      if (err instanceof WorkerError && err.code !== 'GRAPH_FAILED') throw err;
+      throw new WorkerError('PROMPT_REJECTED', `compiling prompts for ${this.workerId} failed: ${(err as Error).message}`, { cause: err });
     }
     let settled = false;
     return {
@@ -111,7 +110,7 @@ export class InferenceWorker {
         settled = true;
         if (this.disposed) {
           void this.releaseGeneration(gen);
-          throw new WorkerError('shutting_down', `worker ${this.workerId} was removed while compiling`);
+          throw new WorkerError('SHUTTING_DOWN', `worker ${this.workerId} was removed while compiling`);
         }
         if (this.current) this.retired.push(this.current);
         this.current = gen;
@@ -154,8 +153,8 @@ export class InferenceWorker {
   async run(promptId: string, data: Uint8Array, width: number, height: number): Promise<RunResult> {
     const gen = this.generationFor(width, height);
     if (!gen) {
-      if (!this.has(promptId)) throw new WorkerError('unknown_prompt', `worker ${this.workerId} holds no prompt ${promptId}`);
-      throw new WorkerError('graph_failed', `no graph for ${promptId} at ${width}x${height}`);
+      if (!this.has(promptId)) throw new WorkerError('PROMPT_NOT_FOUND', `worker ${this.workerId} holds no prompt ${promptId}`);
+      throw new WorkerError('GRAPH_FAILED', `no graph for ${promptId} at ${width}x${height}`);
     }
     let id = promptId;
     // Replaced by the update: the old graph is the one the stream showed at this size (or, if no
@@ -163,8 +162,8 @@ export class InferenceWorker {
     if (!gen.graphs.has(id) && gen !== this.current) id = gen.lastPromptId ?? gen.graphs.keys().next().value ?? id;
     const handle = gen.graphs.get(id);
     if (handle === undefined) {
-      if (gen === this.current) throw new WorkerError('unknown_prompt', `worker ${this.workerId} holds no prompt ${promptId}`);
-      throw new WorkerError('graph_failed', `no graph for ${promptId} at ${width}x${height}`);
+      if (gen === this.current) throw new WorkerError('PROMPT_NOT_FOUND', `worker ${this.workerId} holds no prompt ${promptId}`);
+      throw new WorkerError('GRAPH_FAILED', `no graph for ${promptId} at ${width}x${height}`);
     }
     gen.running++;
     gen.lastPromptId = id;

@@ -1,17 +1,9 @@
 // Typed trickle errors. Callers branch on `code` (never on message text); HTTP answers from a trickle
 // server become one of these at exactly one place in each client.
+import type { CodeOf } from '../../errors.ts';
 
-export type TrickleErrorCode =
-  | 'STREAM_NOT_FOUND'
-  | 'SEQUENCE_NONEXISTENT'
-  | 'END_OF_STREAM'
-  | 'HTTP_STATUS'
-  | 'HEADER_TIMEOUT'
-  | 'RETRIES_EXHAUSTED'
-  | 'SEGMENT_TRUNCATED'
-  | 'SEGMENT_TOO_LARGE'
-  | 'ABORTED'
-  | 'CLOSED';
+/** The codes (src/errors.ts registry, layer trickle; ABORTED is shared). */
+export type TrickleErrorCode = CodeOf<'trickle'> | 'ABORTED';
 
 export class TrickleError extends Error {
   readonly code: TrickleErrorCode;
@@ -23,10 +15,10 @@ export class TrickleError extends Error {
 }
 
 /** 404 `Stream not found`: the channel does not exist (or is gone). */
-export class StreamNotFoundError extends TrickleError {
+export class ChannelNotFoundError extends TrickleError {
   constructor(readonly url: string) {
-    super('STREAM_NOT_FOUND', `trickle channel not found: ${url}`);
-    this.name = 'StreamNotFoundError';
+    super('CHANNEL_NOT_FOUND', `trickle channel not found: ${url}`);
+    this.name = 'ChannelNotFoundError';
   }
 }
 

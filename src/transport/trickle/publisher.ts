@@ -3,14 +3,14 @@
 // connection set-up on its critical path. Transient failures are retried with bounded backoff by
 // replaying what was written (a segment is at most maxSegmentBytes).
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { defaultConfig, type TrickleConfig } from '../../config.ts';
 import { rootLogger, type Logger } from '../../log.ts';
 import {
   EndOfStreamError,
   RetriesExhaustedError,
   SegmentTooLargeError,
-  StreamNotFoundError,
+  ChannelNotFoundError,
   TrickleAbortedError,
   TrickleClosedError,
   TrickleError,
@@ -253,15 +253,7 @@ class Writer implements SegmentWriter {
       if (!a.failed) {
         const ok = a.req.write(buf);
         if (ok) return;
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            a.req.off('drain', done);
-            a.req.off('close', done);
-            resolve();
-          };
-          a.req.on('drain', done);
-          a.req.on('close', done);
-        });
+        await drainOrClose(a.req);
         if (!a.failed) return;
       }
       // the attempt failed: buf is already in this.chunks, so a retry replays it
@@ -287,15 +279,7 @@ class Writer implements SegmentWriter {
       for (const c of this.chunks) {
         if (a.failed) break;
         if (!a.req.write(c)) {
-          await new Promise<void>((resolve) => {
-            const done = (): void => {
-              a.req.off('drain', done);
-              a.req.off('close', done);
-              resolve();
-            };
-            a.req.on('drain', done);
-            a.req.on('close', done);
-          });
+          await drainOrClose(a.req);
         }
       }
       broke = a.failed;
@@ -332,7 +316,7 @@ class Writer implements SegmentWriter {
           this.pub.emit('segment', { seq: Number.isFinite(served) ? served : this.seq, bytes: this.bytes, ms: Date.now() - this.started });
           return;
         }
-        err = status === 404 ? new StreamNotFoundError(this.pub.url) : new TrickleHttpError(status, body, joinUrl(this.pub.url, this.seq));
+        err = status === 404 ? new ChannelNotFoundError(this.pub.url) : new TrickleHttpError(status, body, joinUrl(this.pub.url, this.seq));
       }
       if (this.pub.isClosed) throw this.fail(new TrickleAbortedError('publisher closed', err));
       await this.retry(err);
@@ -360,4 +344,17 @@ class Writer implements SegmentWriter {
     this.pub.emit('error', err);
     return err;
   }
+}
+
+/** Resolves when a request body can take more bytes again, or the request is gone. */
+function drainOrClose(req: ClientRequest): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.on('drain', done);
+    req.on('close', done);
+  });
 }

@@ -1,11 +1,11 @@
 // Turns the prompt fields of a request into validated stream prompts, or a 400 that names every
 // failing node and input. Nothing starts or changes when a prompt is refused.
-import type { StreamPrompt } from '../actors/types.ts';
+import { ComfyPrompt, type StreamPrompt } from '../stream-spec.ts';
 import { SfError } from '../errors.ts';
 import { validatePrompt } from '../inference/validate.ts';
 
 /** streamfleet's default prompt: the frame, inverted (the seed's default wired it wrongly). */
-export const DEFAULT_PROMPT: Record<string, unknown> = Object.freeze({
+export const DEFAULT_PROMPT: ComfyPrompt = Object.freeze({
   '1': { class_type: 'LoadTensor', inputs: {} },
   '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } },
   '3': { class_type: 'SaveTensor', inputs: { images: ['2', 0] } },
@@ -30,8 +30,9 @@ export function validateStreamPrompts(raw: unknown[], opts: { workspace: string;
   raw.forEach((input, index) => {
     const r = validatePrompt(input, { workspace: opts.workspace, maxNodes: opts.maxNodes, testNodes: opts.testNodes });
     if (r.valid) {
-      const parsed = typeof input === 'string' ? (JSON.parse(input) as Record<string, unknown>) : (input as Record<string, unknown>);
-      out.push({ id: r.promptId, prompt: parsed });
+      // Validation proved it a prompt of ComfyPrompt's shape.
+      const parsed = ComfyPrompt.parse(typeof input === 'string' ? JSON.parse(input) : input);
+      out.push({ id: r.promptId, prompt: parsed, graph: r.prompt });
     } else {
       for (const e of r.validation_errors) errors.push(raw.length > 1 ? { ...e, prompt_index: index } : { ...e });
     }
