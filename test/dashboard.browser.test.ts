@@ -117,6 +117,8 @@ describe('the dashboard in a real browser', () => {
     await page.fill('#login input[name=token]', TOKEN);
     await page.click('#login button[type=submit]');
     for (const id of IDS) await page.waitForSelector(`.stream[data-id="${id}"] .state.state-running`, { timeout: 15_000 });
+    // No stream selected yet: no detail panel.
+    expect(await page.isVisible('#detail')).toBe(false);
     // The session cookie is HttpOnly: the page's scripts never see it.
     expect(await page.evaluate(() => document.cookie)).toBe('');
 
@@ -170,6 +172,9 @@ describe('the dashboard in a real browser', () => {
   it("plays the selected stream's output live in a <video>", async () => {
     await page.click(`.stream[data-id="${IDS[0]}"] a.sid`);
     await page.waitForSelector('#detail:not([hidden])');
+    expect(await page.isVisible('#detail')).toBe(true);
+    // A dedicated stream has no prompts to switch between.
+    expect(await page.isVisible('#switch-form')).toBe(false);
     await page.waitForFunction(() => (document.querySelector('#player') as any).currentTime > 0.2, undefined, { timeout: 15_000 });
     const a = await page.evaluate(() => (document.querySelector('#player') as any).currentTime);
     await page.waitForTimeout(2_500);
@@ -266,6 +271,7 @@ describe('the dashboard in a real browser', () => {
     const id = IDS[2];
     await page.click(`.stream[data-id="${id}"] a.sid`);
     await page.waitForSelector('#switch-form:not([hidden])');
+    expect(await page.isVisible('#switch-form')).toBe(true);
     const st = (await api('GET', `/stream/${id}`)).json;
     expect(st.prompt_ids).toHaveLength(2);
     const other = st.prompt_ids.find((p: string) => p !== st.active_prompt_id);

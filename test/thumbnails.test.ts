@@ -110,6 +110,21 @@ describe('the worker tap and the edge store', () => {
     store.close();
   });
 
+  it('makes none while the bus is down, so none waits in its reconnect buffer', async () => {
+    const bus = await createBus(loadConfig().bus);
+    let now = 0;
+    const tap = new ThumbnailTap('cam', bus, thumbCfg({ fps: 2 }), log, () => now);
+    const frame = rgb(64, 64, () => [1, 2, 3]);
+    tap.frame('input', frame, 64, 64);
+    expect(tap.counters.published).toBe(1);
+    await bus.close();
+    expect(bus.connection()).toBe('down');
+    now = 1_000;
+    tap.frame('input', frame, 64, 64);
+    expect(tap.counters).toMatchObject({ published: 1, busDown: 1, failures: 0 });
+    tap.close();
+  });
+
   it('is not made at all when thumbnails are off', () => {
     expect(ThumbnailTap.create('cam', {} as Bus, thumbCfg({ enabled: false }), log)).toBeNull();
   });

@@ -14,11 +14,14 @@ export interface ThumbnailCounters {
   published: number;
   /** Larger than `maxBytes`: not published. */
   tooLarge: number;
+  /** Due while the bus was down: not made. A thumbnail is only worth its moment, so none is held
+   *  for the reconnect (the bus's reconnect buffer is for the events that must not be lost). */
+  busDown: number;
   failures: number;
 }
 
 export class ThumbnailTap {
-  readonly counters: ThumbnailCounters = { published: 0, tooLarge: 0, failures: 0 };
+  readonly counters: ThumbnailCounters = { published: 0, tooLarge: 0, busDown: 0, failures: 0 };
   private readonly intervalMs: number;
   private readonly last: Record<ThumbnailSide, number> = { input: -Infinity, output: -Infinity };
   private readonly jpeg: Record<ThumbnailSide, JpegThumbnailer>;
@@ -48,6 +51,10 @@ export class ThumbnailTap {
     const t = this.now();
     if (t - this.last[side] < this.intervalMs) return;
     this.last[side] = t;
+    if (this.bus.connection() !== 'up') {
+      this.counters.busDown++;
+      return;
+    }
     let jpeg: Buffer;
     try {
       jpeg = this.jpeg[side].encode(data, width, height);
