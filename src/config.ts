@@ -265,6 +265,55 @@ export const HttpConfigSchema = z.object({
   inspectUrl: z.string().optional(),
 });
 
+export const ThumbnailConfigSchema = z.object({
+  /** Worker processes make small JPEG thumbnails of each stream's input and output frames (frames
+   *  they already hold) and publish them on `sf.stream.<id>.thumb.<side>`; the edge serves the latest
+   *  per stream and side. false: no thumbnail is made, nothing is published. */
+  enabled: z.boolean().default(true),
+  /** Thumbnails per second per side (input, output) at most; a frame is taken when this much time
+   *  passed since the last one, so a slower stream makes fewer. */
+  fps: z.number().positive().max(30).default(2),
+  /** Thumbnail width in pixels (even); the height follows the frame's aspect ratio (even, >= 2). */
+  width: z.number().int().min(16).max(640).refine((v) => v % 2 === 0, 'must be a multiple of 2').default(160),
+  /** JPEG quality 1 (smallest) .. 100 (best), mapped linearly onto FFmpeg mjpeg's fixed qscale 31 .. 2. */
+  quality: z.number().int().min(1).max(100).default(70),
+  /** Scaler of the frame -> thumbnail step (swscale): fast_bilinear (cheapest, ~0.2 ms from 512x512
+   *  on this machine), bilinear (~0.75 ms), area (~1.1 ms, least aliasing). */
+  scaler: z.enum(['fast_bilinear', 'bilinear', 'area']).default('fast_bilinear'),
+  /** Largest thumbnail published (bytes); a larger one is dropped and counted (a bus message stays small). */
+  maxBytes: z.number().int().min(1024).max(1024 * KiB).default(64 * KiB),
+  /** Thumbnail failures in a row after which a stream's worker stops making them (logged once). */
+  maxFailures: z.number().int().min(1).default(5),
+  /** Edge: streams whose latest thumbnails are kept (least recently updated dropped beyond it). */
+  maxStreamsKept: z.number().int().positive().default(256),
+  /** Edge: a thumbnail older than this is dropped (its stream stopped sending). */
+  keepMs: z.number().int().positive().default(120_000),
+});
+
+export const DashboardConfigSchema = z.object({
+  /** The web dashboard at `/` (static page, `/dashboard/*` routes, the output video relay). */
+  enabled: z.boolean().default(true),
+  /** Live feed (`GET /dashboard/feed`, SSE): the stream list and node figures are sent this often. */
+  feedIntervalMs: z.number().int().min(100).max(60_000).default(1_000),
+  /** Stats samples kept per stream for the sparklines (one per worker heartbeat: 300 is 5 minutes at
+   *  the default 1 s heartbeat). */
+  historySamples: z.number().int().min(10).max(10_000).default(300),
+  /** Streams the feed keeps figures for (sparklines, drop totals); the least recently updated go first. */
+  maxStreamsTracked: z.number().int().positive().default(256),
+  /** Live feed clients at once (SSE connections); more answer 503. */
+  maxFeedClients: z.number().int().positive().default(32),
+  /** A feed client whose unsent data exceeds this (a stalled browser tab) is disconnected. */
+  maxFeedBufferBytes: z.number().int().positive().default(4 * MiB),
+  /** Live output relays (`GET /stream/{id}/output.ts`) at once on this edge; more answer 503. */
+  maxVideoRelays: z.number().int().positive().default(8),
+  /** A relay viewer whose unsent bytes exceed this skips whole segments until it catches up. */
+  maxRelayBufferBytes: z.number().int().positive().default(8 * MiB),
+  /** Dashboard session cookie lifetime (the read-only cookie that lets EventSource, <img> and the
+   *  video player, which cannot send an Authorization header, through a bearer-token edge). */
+  sessionTtlMs: z.number().int().positive().default(12 * 60 * 60_000),
+  thumbnails: ThumbnailConfigSchema.default(ThumbnailConfigSchema.parse({})),
+});
+
 export const ConfigSchema = z.object({
   nodeId: z.string().default('node-1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -275,6 +324,7 @@ export const ConfigSchema = z.object({
   actors: ActorConfigSchema.default(ActorConfigSchema.parse({})),
   runner: RunnerConfigSchema.default(RunnerConfigSchema.parse({})),
   http: HttpConfigSchema.default(HttpConfigSchema.parse({})),
+  dashboard: DashboardConfigSchema.default(DashboardConfigSchema.parse({})),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -295,6 +345,8 @@ export type BusConfig = z.infer<typeof BusConfigSchema>;
 export type ActorConfig = z.infer<typeof ActorConfigSchema>;
 export type HttpConfig = z.infer<typeof HttpConfigSchema>;
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
+export type DashboardConfig = z.infer<typeof DashboardConfigSchema>;
+export type ThumbnailConfig = z.infer<typeof ThumbnailConfigSchema>;
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 export type ConfigInput = DeepPartial<Config>;

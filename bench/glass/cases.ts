@@ -340,7 +340,7 @@ interface StreamRun {
  * POST /stream/start is sent, so start -> first out byte is the service's alone (no bench lead);
  * the frames sent while the worker starts are a backlog, so its latency figures are not comparable.
  */
-export async function serviceCase(clip: Clip, dir: string, workspace: string, n: number, mode: PublishMode, tag: string, flowing = false): Promise<CaseResult> {
+export async function serviceCase(clip: Clip, dir: string, workspace: string, n: number, mode: PublishMode, tag: string, flowing = false, serveArgs: string[] = []): Promise<CaseResult> {
   const label =
     mode === 'burst' ? `service, ${n} stream, burst (whole segments)` : flowing ? `service, ${n} stream, input flowing before start` : `service, ${n} stream${n > 1 ? 's' : ''}`;
   const r = emptyResult(label, 'service', n, flowing ? null : mode);
@@ -356,7 +356,7 @@ export async function serviceCase(clip: Clip, dir: string, workspace: string, n:
   let statusTimer: NodeJS.Timeout | null = null;
   let base = NaN;
   try {
-    node = await startService(dir, workspace, Math.max(n, 1), tag);
+    node = await startService(dir, workspace, Math.max(n, 1), tag, serveArgs);
     const target = parseBase(node.trickle);
     const api = node.api;
     mainWatch.add(node.pid);

@@ -15,6 +15,7 @@ import { HostedStream, provideStreamMachine } from './hosted-stream.ts';
 import { Inspection } from './inspection.ts';
 import { WorkerProcesses } from './processes.ts';
 import { Registry, type StreamRecord } from './registry.ts';
+import { ThumbnailStore } from './thumbnails.ts';
 import type { StreamSpec, StreamStatus } from '../stream-spec.ts';
 import type { ActorSummary, InspectionRecord, RuntimeEvent, StreamRuntime, UpdatePromptsRequest } from './types.ts';
 
@@ -55,7 +56,9 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const retention = new Map<HostedStream, NodeJS.Timeout>();
   const listeners = new Set<(e: RuntimeEvent) => void>();
   const inspection = new Inspection(config, bus, logger);
+  const thumbnails = new ThumbnailStore(bus, config.dashboard.thumbnails, logger);
   const startedAt = Date.now();
+  let heartbeatAt: number | null = null;
   let reserved = 0;
   let closing = false;
 
@@ -90,8 +93,10 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
   const heartbeat = async () => {
     if (bus.connection() === 'down') return;
+    const at = Date.now();
     await registry
-      .heartbeat({ nodeId: config.nodeId, heartbeatAt: Date.now(), capacity: config.actors.maxStreams, running: activeLocal(), startedAt })
+      .heartbeat({ nodeId: config.nodeId, heartbeatAt: at, capacity: config.actors.maxStreams, running: activeLocal(), startedAt })
+      .then(() => void (heartbeatAt = at))
       .catch((err: unknown) => logger.debug({ err }, 'node heartbeat failed'));
   };
   await heartbeat();
@@ -256,6 +261,12 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       if (running >= config.actors.maxStreams) reasons.push('no capacity');
       return { ready: reasons.length === 0, reasons, capacity: config.actors.maxStreams, running };
     },
+    nodeInfo() {
+      const r = runtime.readiness();
+      return { node_id: config.nodeId, ...r, heartbeat_at: heartbeatAt, started_at: startedAt, bus: bus.kind };
+    },
+    thumbnail: (streamId, side) => thumbnails.get(streamId, side),
+    onThumbnail: (l) => thumbnails.on(l),
     inspectActors(): ActorSummary[] {
       return [...hosted.values()].flatMap((s) => s.summaries());
     },
@@ -280,6 +291,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       await procs.closeAll();
       await registry.removeNode(config.nodeId).catch(() => undefined);
       inspection.close();
+      thumbnails.close();
       listeners.clear();
       logger.info('runtime closed');
     },

@@ -29,6 +29,30 @@ export interface InspectionRecord {
   snapshot?: { value: unknown; status: string };
 }
 
+/** The latest thumbnail of one side of a stream (a small JPEG made by its worker). */
+export interface Thumbnail {
+  streamId: string;
+  side: 'input' | 'output';
+  jpeg: Buffer;
+  /** When the edge received it (ms since the epoch). */
+  at: number;
+  /** Increases with every thumbnail this edge receives (any stream, any side). */
+  seq: number;
+}
+
+/** This node as the dashboard shows it (a cluster-wide `GET /nodes` lists the same figures per node). */
+export interface NodeSummary {
+  node_id: string;
+  capacity: number;
+  running: number;
+  ready: boolean;
+  reasons: string[];
+  /** The node's last heartbeat written to the nodes bucket (ms since the epoch; null before the first). */
+  heartbeat_at: number | null;
+  started_at: number;
+  bus: string;
+}
+
 /**
  * What the HTTP edge needs from the actor runtime. Methods throw SfError (src/errors.ts) with the
  * codes the API documents: STREAM_NOT_FOUND, STREAM_EXISTS, NO_CAPACITY, START_TIMEOUT, ...
@@ -47,6 +71,11 @@ export interface StreamRuntime {
   workspaceInfo(id: string): Promise<WorkspaceInfo>;
   /** Ready to take a stream: bus connected and capacity left. */
   readiness(): { ready: boolean; reasons: string[]; capacity: number; running: number };
+  /** This node: id, capacity, load, last heartbeat. */
+  nodeInfo(): NodeSummary;
+  /** The latest thumbnail of a stream's input or output, if one arrived lately. */
+  thumbnail(streamId: string, side: 'input' | 'output'): Thumbnail | undefined;
+  onThumbnail(listener: (t: Thumbnail) => void): () => void;
   inspectActors(): ActorSummary[];
   recentInspection(filter?: { streamId?: string }): InspectionRecord[];
   onInspection(listener: (r: InspectionRecord) => void): () => void;

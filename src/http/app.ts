@@ -7,12 +7,15 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { StreamRuntime } from '../actors/types.ts';
 import type { Config } from '../config.ts';
 import { ERROR_CODES, SfError, isSfError, type ErrorCode } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { rootLogger, type Logger } from '../log.ts';
 import { bearerAuth } from './auth.ts';
+import { DashboardFeed } from './dashboard-feed.ts';
 import { createHttpMetrics } from './metrics.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inspectRoutes } from './routes/inspect.ts';
 import { objectInfoRoutes } from './routes/object-info.ts';
+import { streamMediaRoutes } from './routes/stream-media.ts';
 import { streamRoutes } from './routes/streams.ts';
 
 export const API_PREFIXES = ['', '/live'] as const;
@@ -101,7 +104,8 @@ export async function buildApp(opts: AppOptions) {
     const path = req.url.split('?')[0];
     const shown = path.length > SHOWN_PATH_CHARS ? `${path.slice(0, SHOWN_PATH_CHARS)}... (${path.length} characters)` : path;
     const allowed = routes.filter((r) => r.re.test(path)).flatMap((r) => [...r.methods]);
-    if (allowed.length) {
+    // A route that takes this method but found nothing (a static file that is not there) is a 404.
+    if (allowed.length && !allowed.includes(req.method)) {
       void reply
         .code(405)
         .header('allow', [...new Set(allowed)].join(', '))
@@ -111,7 +115,7 @@ export async function buildApp(opts: AppOptions) {
     void reply.code(404).send(errorBody('NOT_FOUND', `Route ${req.method} ${shown} not found`));
   });
 
-  const auth = bearerAuth(config.http.authToken);
+  const auth = bearerAuth(config.http.authToken, { dashboard: config.dashboard.enabled });
   if (auth) app.addHook('onRequest', auth);
   const metrics = createHttpMetrics(runtime);
   app.addHook('onResponse', async (req, reply) => metrics.observeRequest(req, reply));
@@ -130,8 +134,23 @@ export async function buildApp(opts: AppOptions) {
   await app.register(healthRoutes, { config, runtime, version: SERVICE_VERSION, metrics });
   await app.register(objectInfoRoutes, { workspace: runtime.workspace, testNodes: config.inference.testNodes });
   await app.register(inspectRoutes, { runtime });
+  const relays = { open: 0, closers: new Set<() => void>() };
+  // Long-lived responses (the dashboard feed, output relays) end before the server waits for its
+  // connections to close, so they never hold a shutdown up.
+  app.addHook('preClose', async () => {
+    for (const end of [...relays.closers]) end();
+  });
+  const log = opts.logger ?? rootLogger;
   for (const prefix of API_PREFIXES) {
     await app.register(streamRoutes, { prefix, config, runtime });
+    await app.register(streamMediaRoutes, { prefix, config, runtime, logger: log, relays });
+  }
+  if (config.dashboard.enabled) {
+    const h = config.http;
+    const trickleHost = h.host === '0.0.0.0' || h.host === '::' ? '127.0.0.1' : h.host.includes(':') ? `[${h.host}]` : h.host;
+    const feed = new DashboardFeed(runtime, config.dashboard, log, h.tricklePort ? `http://${trickleHost}:${h.tricklePort}` : null);
+    await app.register(dashboardRoutes, { config, feed });
+    app.addHook('preClose', async () => feed.close());
   }
   app.addHook('onClose', async () => metrics.close());
   return app;

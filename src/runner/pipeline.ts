@@ -37,6 +37,7 @@ import { PtsRebaser, type Discontinuity } from './timeline.ts';
 import { UnitQueue } from './unit-queue.ts';
 import { LagWatch } from './lag-watch.ts';
 import { memoryFigures } from './memory.ts';
+import { ThumbnailTap } from './thumbnails.ts';
 
 export interface PipelineDeps {
   bus: Bus;
@@ -93,6 +94,7 @@ export class StreamPipeline {
   private readonly timeline: PtsRebaser;
   private readonly fpsCap: FrameRateCap;
   private readonly lag: LagWatch;
+  private readonly thumbs: ThumbnailTap | null;
   private lastOutputPts: bigint | null = null;
   private readonly resumeAfter: bigint | null;
   private started = false;
@@ -143,6 +145,7 @@ export class StreamPipeline {
     if (this.resuming) this.timeline.seed(resumeRaw!, this.resumeAfter!);
     this.fpsCap = new FrameRateCap(deps.config.media.maxInputFps);
     this.lag = new LagWatch(deps.config.runner.maxBusyMs, TS_CLOCK_HZ / 1000);
+    this.thumbs = ThumbnailTap.create(cfg.streamId, deps.bus, deps.config.dashboard.thumbnails, this.log);
     const actors = deps.config.actors;
     const runner = deps.config.runner;
     this.queue = new UnitQueue<Item>(
@@ -265,6 +268,7 @@ export class StreamPipeline {
     }
     this.closeDecoder();
     this.output?.close();
+    this.thumbs?.close();
     this.log.info({ ...this.counters, segmentsOut: this.output?.segmentsOut ?? 0, frames: this.stats.total, memory: memoryFigures() }, 'stream closed');
   }
 
@@ -500,6 +504,7 @@ export class StreamPipeline {
       this.stats.drop(DropReason.graphSlow);
       return;
     }
+    this.thumbs?.frame('input', frame.data, frame.width, frame.height);
     let r;
     try {
       r = await this.router.run(frame.data, seg.size);
@@ -521,6 +526,7 @@ export class StreamPipeline {
     this.lastOutputPts = frame.pts;
     this.lastOutputRaw = raw;
     this.lastOutputAt = Date.now();
+    this.thumbs?.frame('output', r.data, r.width, r.height);
     if (!this.firstOutput) {
       this.firstOutput = true;
       this.report.emit({ type: 'first_output', latencyMs });

@@ -24,6 +24,19 @@ export function isSubjectToken(value: string): boolean {
 
 const ROOT = 'sf';
 
+/** Which frames a thumbnail shows: the stream's input (decoded) or its output (the graph's result). */
+export type ThumbnailSide = 'input' | 'output';
+export const THUMBNAIL_SIDES: readonly ThumbnailSide[] = ['input', 'output'];
+
+/** The stream id and side of a thumbnail subject, or null if it is not one. */
+export function parseThumbSubject(subject: string): { streamId: string; side: ThumbnailSide } | null {
+  const parts = subject.split('.');
+  if (parts.length !== 5 || parts[0] !== ROOT || parts[1] !== 'stream' || parts[3] !== 'thumb') return null;
+  const side = parts[4];
+  if (side !== 'input' && side !== 'output') return null;
+  return { streamId: parts[2], side };
+}
+
 export const subjects = {
   /** A stream actor's inbox (request/reply): start, stop, status, prompt updates. */
   streamCmd: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.cmd`,
@@ -32,6 +45,10 @@ export const subjects = {
   /** A worker process's heartbeats and stats. */
   workerHb: (streamId: string, worker: string | number) =>
     `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.${subjectToken('worker', worker)}.hb`,
+  /** The latest small JPEG of a stream's input or output frames, published by its worker process a
+   *  few times a second (payload: the JPEG bytes alone; never a raw frame). */
+  streamThumb: (streamId: string, side: ThumbnailSide) =>
+    `${ROOT}.stream.${subjectToken('stream id', streamId)}.thumb.${subjectToken('thumbnail side', side)}`,
   /** A worker process's inbox (request/reply, ProcCommand -> Reply). */
   procCmd: (procId: string) => `${ROOT}.proc.${subjectToken('proc id', procId)}.cmd`,
   /** Published once by a worker process when its inbox is subscribed (the parent stops pinging). */
@@ -44,4 +61,6 @@ export const subjects = {
 export const subjectPatterns = {
   /** Heartbeats of every worker of one stream. */
   workerHeartbeats: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.*.hb`,
+  /** Thumbnails of every stream, both sides (`sf.stream.<id>.thumb.<side>`). */
+  allThumbnails: `${ROOT}.stream.*.thumb.*`,
 } as const;

@@ -6,12 +6,14 @@ import { createRuntime } from '../../src/actors/runtime.ts';
 import { loadConfig, type ConfigInput } from '../../src/config.ts';
 import { buildApp, type App } from '../../src/http/app.ts';
 import { ensureWorkspace } from '../../src/inference/workspace.ts';
+import type { Bus } from '../../src/transport/bus.ts';
 import { createBus } from '../../src/transport/create-bus.ts';
 
 export interface TestEdge {
   app: App;
   origin: string;
   runtime: Awaited<ReturnType<typeof createRuntime>>;
+  bus: Bus;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ export async function startEdge(over: ConfigInput = {}): Promise<TestEdge> {
   return {
     app,
     runtime,
+    bus,
     origin: `http://127.0.0.1:${port}`,
     async close() {
       await app.close();

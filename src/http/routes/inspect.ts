@@ -5,12 +5,18 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { InspectionRecord, StreamRuntime } from '../../actors/types.ts';
 import { SfError } from '../../errors.ts';
-import { machines } from '../../machines/index.ts';
+import { machineDefinition, machines, type MachineName } from '../../machines/index.ts';
 
 const SSE_KEEPALIVE_MS = 15_000;
 
 export const inspectRoutes: FastifyPluginAsync<{ runtime: StreamRuntime }> = async (base, { runtime }) => {
   const app = base.withTypeProvider<ZodTypeProvider>();
+  // Open feeds end before the server waits for its connections (a dashboard left open must not hold
+  // a shutdown up).
+  const feeds = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...feeds]) end();
+  });
 
   app.get('/inspect/actors', { schema: { tags: ['inspect'] } }, async () => {
     const actors = runtime.inspectActors();
@@ -21,9 +27,10 @@ export const inspectRoutes: FastifyPluginAsync<{ runtime: StreamRuntime }> = asy
     '/inspect/machines/:name',
     { schema: { tags: ['inspect'], params: z.object({ name: z.string().min(1).max(64) }) } },
     async (req) => {
-      const m = (machines as Record<string, { toJSON(): unknown }>)[req.params.name];
-      if (!m) throw new SfError('NOT_FOUND', `Machine ${req.params.name} not found; known: ${Object.keys(machines).join(', ')}`);
-      return m.toJSON();
+      if (!Object.hasOwn(machines, req.params.name)) {
+        throw new SfError('NOT_FOUND', `Machine ${req.params.name} not found; known: ${Object.keys(machines).join(', ')}`);
+      }
+      return machineDefinition(req.params.name as MachineName);
     },
   );
 
@@ -58,7 +65,13 @@ export const inspectRoutes: FastifyPluginAsync<{ runtime: StreamRuntime }> = asy
       const end = () => {
         clearInterval(keepalive);
         off();
+        feeds.delete(close);
       };
+      const close = () => {
+        end();
+        res.end();
+      };
+      feeds.add(close);
       req.raw.on('close', end);
       res.on('close', end);
     },
