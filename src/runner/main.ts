@@ -11,6 +11,7 @@ import { subjects } from '../transport/subjects.ts';
 import type { Reply } from '../transport/worker-protocol.ts';
 import { parseWorkerEnv, type WorkerEnv } from './env.ts';
 import { WorkerHost } from './host.ts';
+import { memoryFigures } from './memory.ts';
 
 async function connect(env: WorkerEnv, log: Logger): Promise<Bus> {
   if (env.natsUrl) {
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
   bus.publish(subjects.procReady(env.procId));
   // Times since the process started: module loading, then the codec self-test, then joining the bus.
   const ms = (n: number) => Math.round(n);
-  log.info({ pid: process.pid, bus: bus.kind, loadedMs: ms(loadedMs), selfTestMs: ms(selfTestMs), readyMs: ms(performance.now()) }, 'worker process ready');
+  log.info({ pid: process.pid, bus: bus.kind, loadedMs: ms(loadedMs), selfTestMs: ms(selfTestMs), readyMs: ms(performance.now()), memory: memoryFigures() }, 'worker process ready');
 
   for await (const m of inbox) {
     let raw: unknown;

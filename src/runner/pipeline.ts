@@ -35,6 +35,7 @@ import { FrameStats } from './stats.ts';
 import { PtsRebaser, type Discontinuity } from './timeline.ts';
 import { UnitQueue } from './unit-queue.ts';
 import { LagWatch } from './lag-watch.ts';
+import { memoryFigures } from './memory.ts';
 
 export interface PipelineDeps {
   bus: Bus;
@@ -265,7 +266,7 @@ export class StreamPipeline {
     }
     this.closeDecoder();
     this.output?.close();
-    this.log.info({ ...this.counters, segmentsOut: this.output?.segmentsOut ?? 0, frames: this.stats.total }, 'stream closed');
+    this.log.info({ ...this.counters, segmentsOut: this.output?.segmentsOut ?? 0, frames: this.stats.total, memory: memoryFigures() }, 'stream closed');
   }
 
   // ---- input side ------------------------------------------------------------------------------
