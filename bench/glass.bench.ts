@@ -10,7 +10,7 @@
 // (SF_GLASS_COUNTS, default 1,4,8,12,16) fed paced segments, and 1 stream fed whole segments.
 //
 // Env: SF_GLASS_SECONDS (clip length, default 12), SF_GLASS_COUNTS, SF_GLASS_BURST=0 (skip the burst
-// case), SF_GLASS_DRAIN_MS (wait after the last input frame, default 4000),
+// case), SF_GLASS_FLOWING=0 (skip the "input flowing before start" case), SF_GLASS_DRAIN_MS (wait after the last input frame, default 4000),
 // SF_GLASS_START_CONCURRENCY (stream starts in flight, default 2), SF_GLASS_START_BUDGET_MS (time a
 // case may spend starting streams, default 90000), SF_GLASS_NICE (this process's nice value while it
 // runs, default -10 where allowed; what it starts runs at the normal one), SF_GLASS_LOG_LEVEL (service, warn),
@@ -32,6 +32,7 @@ const COUNTS = (process.env.SF_GLASS_COUNTS || '1,4,8,12,16')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isInteger(n) && n > 0);
 const BURST = process.env.SF_GLASS_BURST !== '0';
+const FLOWING = process.env.SF_GLASS_FLOWING !== '0';
 const P99_BAR_MS = 150;
 const NICE = Number(process.env.SF_GLASS_NICE ?? -10);
 
@@ -152,8 +153,10 @@ export default {
         results.push(await serviceCase(clip, dir, workspace, n, 'paced', `n${n}`));
         log(`service N=${n} done; load ${la()}`);
       }
-      results.push(await serviceCase(clip, dir, workspace, 1, 'paced', 'flowing', true));
-      log('input flowing before start done');
+      if (FLOWING) {
+        results.push(await serviceCase(clip, dir, workspace, 1, 'paced', 'flowing', true));
+        log('input flowing before start done');
+      }
       if (BURST) {
         results.push(await serviceCase(clip, dir, workspace, 1, 'burst', 'burst'));
         log('burst done');

@@ -12,8 +12,10 @@
 //  - ffmpeg, one process, rgb24 round trip inside: no frame ever leaves ffmpeg, so no application could
 //    run a graph on it; less work than ours, shown for scale.
 //  - ffmpeg, yuv only: the same without the rgb24 round trip: less work still.
-// Ours is `processFile`, i.e. what `streamfleet process` runs: cut into GOP segments, then each
-// segment through transcodeSegment (a demuxer, a decoder, a fresh encoder and a muxer per segment).
+// Ours is `processFile` (src/runner/offline.ts), i.e. what `streamfleet process` runs: the file cut
+// into GOP segments, read as one TS stream by the runner's input part, decoded, encoded into one
+// output segment per input segment by its processing part, exactly as a worker does (one frame at
+// a time, no pipelining across segments).
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../src/config.ts';
-import { processFile } from '../src/media/process-file.ts';
+import { processFile } from '../src/runner/offline.ts';
 
 const run = promisify(execFile);
 const REPS = Number(process.env.SF_BENCH_REPS ?? 5);
@@ -107,7 +109,7 @@ export default {
       ];
       await makeBenchClip(clips[0].path, '512x512');
       await makeBenchClip(clips[1].path, '1280x720');
-      const media = loadConfig({ media: { width: 512, height: 512 } }).media;
+      const config = loadConfig({ media: { width: 512, height: 512 } });
       const frames = SECONDS * FPS;
       console.log(`${frames} frames per run, ${REPS} repetitions (interleaved), medians; output 512x512 libx264 ultrafast zerolatency, MPEG-TS.\n`);
       console.log('| source | path | median ms | frames/s | ours / this |');
@@ -115,9 +117,9 @@ export default {
       for (const clip of clips) {
         const out = join(dir, 'out.ts');
         const t: Record<'ours' | 'ffPipe' | 'ffSame' | 'ffYuv', number[]> = { ours: [], ffPipe: [], ffSame: [], ffYuv: [] };
-        await processFile(clip.path, out, { media }); // warm-up (JIT, codec tables), not counted
+        await processFile(clip.path, out, config); // warm-up (JIT, codec tables), not counted
         for (let i = 0; i < REPS; i++) {
-          t.ours.push(await timeIt(() => processFile(clip.path, out, { media })));
+          t.ours.push(await timeIt(() => processFile(clip.path, out, config)));
           t.ffPipe.push(await timeIt(() => ffmpegPipeline(clip.path, out)));
           t.ffSame.push(await timeIt(() => run('ffmpeg', ffmpegArgs(clip.path, out, true))));
           t.ffYuv.push(await timeIt(() => run('ffmpeg', ffmpegArgs(clip.path, out, false))));

@@ -1,6 +1,7 @@
 // `npm run bench streams`: the actor runtime against the bare media+graph loop, in one run.
-//   baseline: one process, no actors, no bus, no trickle: cut the clip into GOP segments, decode,
-//             invert at 512x512 (compiled graph), encode (src/media processFile with the graph).
+//   baseline: one process, no actors, no bus, no trickle: the runner's own input and processing
+//             parts over the clip's GOP segments (src/runner/offline.ts processFile, what
+//             `streamfleet process` runs), invert at 512x512 (compiled graph).
 //   runtime:  a node (embedded bus, embedded trickle server, forked worker processes) running
 //             dedicated streams with the invert prompt, fed in real time over trickle.
 // Figures: streams at 512x512@30 one node sustains with < 1% drops; start request -> first output
@@ -20,7 +21,7 @@ import { compileGraph, type CompiledGraph } from '../src/inference/compile.ts';
 import { SessionCache } from '../src/inference/sessions.ts';
 import { validatePrompt } from '../src/inference/validate.ts';
 import { ensureWorkspace } from '../src/inference/workspace.ts';
-import { processFile } from '../src/media/process-file.ts';
+import { processFile } from '../src/runner/offline.ts';
 import type { Bus } from '../src/transport/bus.ts';
 import { createBus } from '../src/transport/create-bus.ts';
 import { createTrickleServer, type TrickleServer } from '../src/transport/trickle/index.ts';
@@ -68,15 +69,19 @@ async function baseline(clip: string, workspace: string, config: Readonly<Config
   const compiledMs = performance.now() - t0;
   const graphMs: number[] = [];
   let firstFrameMs = NaN;
-  const transform = async (frame: { data: Uint8Array; width: number; height: number; pts: bigint; timeBase: { num: number; den: number } }) => {
-    const s = performance.now();
-    const out = await graph.run(frame.data);
-    graphMs.push(performance.now() - s);
-    if (Number.isNaN(firstFrameMs)) firstFrameMs = performance.now() - t0;
-    return { ...frame, data: out.data, width: out.width, height: out.height };
+  const timed = {
+    size: { width: SIZE, height: SIZE },
+    hold: () => () => undefined,
+    run: async (data: Uint8Array) => {
+      const s = performance.now();
+      const out = await graph.run(data);
+      graphMs.push(performance.now() - s);
+      if (Number.isNaN(firstFrameMs)) firstFrameMs = performance.now() - t0;
+      return out;
+    },
   };
   const s = performance.now();
-  const r = await processFile(clip, join(dir, 'baseline.ts'), { media: config.media, width: SIZE, height: SIZE, transform });
+  const r = await processFile(clip, join(dir, 'baseline.ts'), { ...config, media: { ...config.media, width: SIZE, height: SIZE } }, { graph: timed });
   const wallMs = performance.now() - s;
   // A second compile of a different graph: what an in-process prompt swap costs.
   const p2 = validatePrompt(PASSTHROUGH, { workspace });

@@ -88,15 +88,12 @@ export const MediaConfigSchema = z.object({
   /** x264 keyframe interval in seconds. Output segments follow input segments (one GOP each),
    *  and every output segment starts with an IDR from its fresh encoder. */
   gopSeconds: z.number().positive().default(2),
-  /** Bytes the demuxer probes before the first packet; under 128 KiB AAC packets come out without pts. */
-  probeBytes: z.number().int().min(32 * KiB).default(128 * KiB),
   x264Preset: z.string().default('ultrafast'),
   x264Tune: z.string().default('zerolatency'),
   /** x264 constant rate factor. */
   crf: z.number().int().min(0).max(51).default(23),
-  /** Frames FFmpeg decodes while probing a segment to estimate its frame rate; 0 skips that (the
-   *  rate only sizes x264's keyint; timestamps come from the stream). Probing costs ~8 ms and a
-   *  third of a 2 s segment decoded twice. */
+  /** Frames FFmpeg decodes while probing a file being cut into segments (segmenter.ts) to estimate
+   *  its frame rate; 0 skips that (timestamps come from the stream). */
   probeFpsFrames: z.number().int().min(0).default(0),
   /** Live decoder slice threads per stream (1: a worker's stream decodes on its own thread; frame
    *  threads are never used, each would hold a frame back). */
@@ -104,14 +101,6 @@ export const MediaConfigSchema = z.object({
   /** x264 threads per output encoder (0 = x264's choice: a pool per encoder, which on a small
    *  node costs more CPU per frame than it saves in time). */
   encoderThreads: z.number().int().min(0).max(64).default(1),
-  /** Corrupt pictures the decoder may raise in a row before a segment's drain loop gives up on it. */
-  maxCorruptInARow: z.number().int().min(1).default(64),
-  /** Video frames buffered between pipelined stages (decode -> transform -> encode) of one segment. */
-  stageQueueFrames: z.number().int().min(1).max(64).default(4),
-  /** `process` (offline): input segments transcoded at once, each into its own output segment,
-   *  written in order. 1 = strictly one after another. Forced to 1 with a frame-rate cap, whose
-   *  schedule must see the frames in order. */
-  offlineSegmentsInFlight: z.number().int().min(1).max(8).default(2),
   /** Probe size when cutting a local file into segments: files muxed with a delay (ffmpeg's
    *  default 0.7 s) put the first audio packet megabytes in at high bitrates. */
   fileProbeBytes: z.number().int().min(32 * KiB).default(16 * MiB),

@@ -4,23 +4,25 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { coverCrop, decodeStream, FrameRateCap, newDecodeStats, releaseItem, transcodeSegment, type DecodedItem } from '../src/media/index.ts';
-import { makeClip, probeFramePts, tempDir } from './helpers/clips.ts';
-import { meanAbsDiff, memorySink, probeFrameSizes, referenceCoverCrop } from './helpers/media.ts';
+import type { MediaConfig } from '../src/config.ts';
+import { coverCrop, FrameRateCap } from '../src/media/index.ts';
+import { makeClip, probeFramePts, probePackets, tempDir } from './helpers/clips.ts';
+import { meanAbsDiff, probeFrameSizes, referenceCoverCrop } from './helpers/media.ts';
+import { runSegments } from './helpers/runner-media.ts';
 
+// Decoding as the runner does it (input.ts: one continuous TS demux over the input's segments;
+// processing.ts: the low-delay decoder at the stream's size, then the timeline and the graph),
+// checked on the frames that reach the graph and on what comes out.
 const dir = tempDir('sf-media-decode-');
 let wide: string; // 320x240, 2 s, audio
 let wideBytes: Uint8Array;
 
-async function collect(src: Parameters<typeof decodeStream>[0], opts: Parameters<typeof decodeStream>[1] = {}) {
-  const items: DecodedItem[] = [];
-  for await (const item of decodeStream(src, opts)) items.push(item);
-  for (const i of items) releaseItem(i);
+/** One input segment (or several) through the runner's parts: the frames the graph got, and each segment's problem. */
+async function collect(src: Uint8Array | AsyncIterable<Uint8Array> | Array<Uint8Array | AsyncIterable<Uint8Array>>, media?: MediaConfig, keepData = true) {
+  const r = await runSegments(Array.isArray(src) ? src : [src], { media, keepData });
   return {
-    frames: items.flatMap((i) => (i.kind === 'video' ? [i.frame] : [])),
-    audio: items.filter((i) => i.kind === 'audio').length,
-    errors: items.flatMap((i) => (i.kind === 'error' ? [i.error] : [])),
-    last: items[items.length - 1],
+    ...r,
+    errors: r.segments.flatMap((s) => (s.problem ? [s.problem] : s.damaged ? [{ code: 'MEDIA_DECODE_FAILED' }] : [])),
   };
 }
 
@@ -30,18 +32,19 @@ beforeAll(async () => {
 });
 afterAll(() => dir.remove());
 
-describe('decodeStream', () => {
-  it('yields every frame at the target size with the pts it had in the input, plus the audio packets', async () => {
+describe('decoding in the runner', () => {
+  it('gives the graph every frame at the target size with the pts it had in the input, and copies the audio through', async () => {
     const media = loadConfig({ media: { width: 128, height: 96 } }).media;
-    const r = await collect(wideBytes, { media });
+    const r = await collect(wideBytes, media);
     expect(r.errors).toEqual([]);
     const expected = await probeFramePts(wide);
     expect(r.frames.map((f) => Number(f.pts))).toEqual(expected);
-    for (const f of r.frames) {
-      expect([f.width, f.height, f.data.length]).toEqual([128, 96, 128 * 96 * 3]);
-      expect(f.timeBase).toEqual({ num: 1, den: 90_000 });
-    }
-    expect(r.audio).toBeGreaterThan(80); // 2 s of 48 kHz AAC is ~94 packets
+    for (const f of r.frames) expect([f.width, f.height, f.data!.length]).toEqual([128, 96, 128 * 96 * 3]);
+    const out = join(dir.path, 'decoded-out.ts');
+    writeFileSync(out, r.file());
+    const audio = (await probePackets(out)).filter((p) => p.stream === 'audio');
+    expect(audio.length).toBeGreaterThan(80); // 2 s of 48 kHz AAC is ~94 packets
+    expect(audio.length).toBe((await probePackets(wide)).filter((p) => p.stream === 'audio').length);
   });
 
   it('scales to cover the target then keeps the centre, like ai-runner (matches ffmpeg scale+crop)', async () => {
@@ -50,14 +53,14 @@ describe('decodeStream', () => {
       [200, 100],
     ]) {
       const media = loadConfig({ media: { width: w, height: h } }).media;
-      const r = await collect(wideBytes, { media });
+      const r = await collect(wideBytes, media);
       const ref = await referenceCoverCrop(wide, 10, w, h);
       // Same picture up to interpolation and rounding differences (a wrong crop differs by ~40+).
-      const diff = meanAbsDiff(r.frames[10].data, ref);
+      const diff = meanAbsDiff(r.frames[10].data!, ref);
       expect(diff).toBeLessThan(8);
       // ...and not a plain stretch, which this comparison tells apart.
       const stretched = await referenceCoverCrop(wide, 10, w, h, 'stretch');
-      expect(meanAbsDiff(r.frames[10].data, stretched)).toBeGreaterThan(diff * 2);
+      expect(meanAbsDiff(r.frames[10].data!, stretched)).toBeGreaterThan(diff * 2);
     }
     expect(coverCrop(320, 240, 512, 512)).toEqual({ x: 40, y: 0, width: 240, height: 240 });
     expect(coverCrop(240, 320, 512, 256)).toEqual({ x: 0, y: 100, width: 240, height: 120 });
@@ -65,9 +68,9 @@ describe('decodeStream', () => {
   });
 
   it('starts producing frames before the whole segment has arrived', async () => {
-    // A segment several times the 128 KiB probe, as a 2 s GOP of live video is, arriving in 16 KiB
-    // chunks a few milliseconds apart as from the network: the first frame must come out once the
-    // probe has been read, long before the segment's last byte.
+    // A segment of several hundred KiB, as a 2 s GOP of live video is, arriving in 16 KiB chunks a
+    // few milliseconds apart as from the network: the first frame must reach the graph as soon as
+    // its own bytes are in, long before the segment's last byte.
     const big = await makeClip(join(dir.path, 'big.ts'), { seconds: 2, width: 1280, height: 720, fps: 30, audio: true, x264Preset: 'veryfast', crf: 12 });
     const bytes = new Uint8Array(readFileSync(big));
     expect(bytes.length).toBeGreaterThan(6 * 128 * 1024);
@@ -84,10 +87,11 @@ describe('decodeStream', () => {
     };
     let atFirstFrame = -1;
     let frames = 0;
-    for await (const item of decodeStream(source, {})) {
-      if (item.kind === 'video' && frames++ === 0) atFirstFrame = handedOut;
-      releaseItem(item);
-    }
+    await runSegments([source], {
+      onFrame: () => {
+        if (frames++ === 0) atFirstFrame = handedOut;
+      },
+    });
     expect(frames).toBe(60);
     expect(atFirstFrame).toBeGreaterThan(0);
     expect(atFirstFrame).toBeLessThan(bytes.length / 2);
@@ -95,14 +99,14 @@ describe('decodeStream', () => {
 
   it('caps the input frame rate by dropping frames that come too soon, and counts them', async () => {
     const media = loadConfig({ media: { width: 64, height: 64, maxInputFps: 15 } }).media;
-    const stats = newDecodeStats();
-    const r = await collect(wideBytes, { media, stats });
+    const r = await collect(wideBytes, media, false);
     expect(r.frames.length).toBe(30); // 60 frames at 30 fps -> 15 per second
-    expect(stats.droppedByFpsCap).toBe(30);
+    expect(r.droppedByFpsCap).toBe(30);
+    expect(r.framesOut).toBe(30);
     const gaps = r.frames.slice(1).map((f, i) => Number(f.pts - r.frames[i].pts) / 90_000);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1 / 15 - 0.005);
 
-    const at24 = await collect(wideBytes, { media: { ...media, maxInputFps: 24 } });
+    const at24 = await collect(wideBytes, { ...media, maxInputFps: 24 }, false);
     expect(at24.frames.length).toBe(48); // 24 per second, not 15
   });
 
@@ -115,37 +119,48 @@ describe('decodeStream', () => {
     expect(new FrameRateCap(0).admit(1)).toBe(true);
   });
 
-  it('bad segments (not TS, zero length, truncated) give a typed error for that segment and the next one decodes', async () => {
+  it('bad segments of one stream (not TS, zero length, truncated) are reported with that segment, and the next one decodes', async () => {
     const cut = wideBytes.length >> 1;
+    // [name, bytes, problem code input.ts reports, or 'damaged' (the decoder's corrupt pictures), or null]
     const segments: Array<[string, Uint8Array, string | null]> = [
       ['good', wideBytes, null],
       ['not TS', new Uint8Array(Buffer.from('<html>502 bad gateway</html>'.repeat(400))), 'MEDIA_DECODE_FAILED'],
       ['good', wideBytes, null],
-      ['zero length', new Uint8Array(0), 'MEDIA_DECODE_FAILED'],
+      // An empty segment is "nothing in this one" (go-livepeer answers an empty write with one), not a fault.
+      ['zero length', new Uint8Array(0), null],
       ['good', wideBytes, null],
-      ['truncated mid-packet', wideBytes.subarray(0, cut + 7), 'MEDIA_SEGMENT_TRUNCATED'],
-      ['truncated on a packet boundary', wideBytes.subarray(0, cut - (cut % 188)), 'MEDIA_DECODE_FAILED'],
+      ['truncated mid-packet', wideBytes.subarray(0, cut + 7), 'MEDIA_DECODE_FAILED'],
+      ['good', wideBytes, null],
+      ['truncated on a packet boundary', wideBytes.subarray(0, cut - (cut % 188)), 'damaged'],
       ['good', wideBytes, null],
     ];
     const media = loadConfig({ media: { width: 64, height: 48 } }).media;
-    for (const [name, bytes, code] of segments) {
-      const r = await collect(bytes, { media });
-      if (code === null) {
-        expect(r.errors, name).toEqual([]);
-        expect(r.frames.length, name).toBe(60);
-      } else {
-        expect(r.errors.map((e) => e.code), name).toEqual([code]);
-        expect(r.last.kind, name).toBe('error');
-        if (name.startsWith('truncated')) {
-          // What arrived before the cut was still delivered.
-          expect(r.frames.length, name).toBeGreaterThan(10);
-          expect(r.frames.length, name).toBeLessThan(60);
-        }
+    const r = await collect(
+      segments.map(([, bytes]) => bytes),
+      media,
+      false,
+    );
+    expect(r.segments.length).toBe(segments.length);
+    for (const [i, [name, , code]] of segments.entries()) {
+      const s = r.segments[i];
+      const frames = r.frames.filter((f) => f.seq === i).length;
+      if (code === null) expect([s.problem?.message ?? null, s.damaged], name).toEqual([null, false]);
+      else if (code === 'damaged') expect(s.problem?.code ?? (s.damaged ? 'damaged' : null), name).toBeTruthy();
+      else expect(s.problem?.code, name).toBe(code);
+      if (name === 'good') expect(frames, name).toBe(60);
+      if (name.startsWith('truncated')) {
+        // What arrived before the cut was still delivered.
+        expect(frames, name).toBeGreaterThan(10);
+        expect(frames, name).toBeLessThan(60);
       }
+      if (name === 'not TS' || name === 'zero length') expect(frames, name).toBe(0);
     }
+    // Output pts never went back, though every good segment restarted the clip's timestamps.
+    const pts = r.frames.map((f) => f.pts);
+    expect(pts.slice(1).every((p, i) => p > pts[i])).toBe(true);
   });
 
-  it('an input stream that fails mid-way delivers what arrived, then a truncation error carrying the cause', async () => {
+  it('an input segment that fails mid-way delivers what arrived, then a truncation error carrying the cause', async () => {
     const cause = new Error('segment cut off by the publisher');
     const failing = {
       async *[Symbol.asyncIterator]() {
@@ -153,11 +168,13 @@ describe('decodeStream', () => {
         throw cause;
       },
     };
-    const r = await collect(failing, { media: loadConfig({ media: { width: 64, height: 48 } }).media });
-    expect(r.frames.length).toBeGreaterThan(0);
-    expect(r.errors.map((e) => e.code)).toEqual(['MEDIA_SEGMENT_TRUNCATED']);
-    expect(r.errors[0].cause).toBe(cause);
-    expect((await collect(wideBytes, {})).errors).toEqual([]);
+    const media = loadConfig({ media: { width: 64, height: 48 } }).media;
+    const r = await collect([failing, wideBytes], media, false);
+    expect(r.frames.filter((f) => f.seq === 0).length).toBeGreaterThan(0);
+    expect(r.segments[0].problem?.code).toBe('MEDIA_SEGMENT_TRUNCATED');
+    expect(r.segments[0].problem?.cause).toBe(cause);
+    expect(r.segments[1].problem).toBeNull();
+    expect(r.frames.filter((f) => f.seq === 1).length).toBe(60);
   });
 
   it('keeps producing target-size frames when the input resolution changes mid-stream', async () => {
@@ -165,14 +182,14 @@ describe('decodeStream', () => {
     const b = await makeClip(join(dir.path, 'large.ts'), { seconds: 1, width: 640, height: 360 });
     const joined = new Uint8Array(Buffer.concat([readFileSync(a), readFileSync(b)]));
     const media = loadConfig({ media: { width: 160, height: 160 } }).media;
-    const r = await collect(joined, { media });
+    const r = await collect(joined, media);
     expect(r.errors).toEqual([]);
     expect(r.frames.length).toBe(60);
-    for (const f of r.frames) expect([f.width, f.height, f.data.length]).toEqual([160, 160, 160 * 160 * 3]);
+    for (const f of r.frames) expect([f.width, f.height, f.data!.length]).toEqual([160, 160, 160 * 160 * 3]);
     // The second half really came from the 640x360 picture: its centre crop differs from the first.
-    expect(meanAbsDiff(r.frames[29].data, r.frames[30].data)).toBeGreaterThan(1);
+    expect(meanAbsDiff(r.frames[29].data!, r.frames[30].data!)).toBeGreaterThan(1);
     const ref = await referenceCoverCrop(b, 5, 160, 160);
-    expect(meanAbsDiff(r.frames[35].data, ref)).toBeLessThan(8);
+    expect(meanAbsDiff(r.frames[35].data!, ref)).toBeLessThan(8);
   });
 
   it('a segment whose resolution changes half-way is encoded whole at the target size', async () => {
@@ -183,12 +200,12 @@ describe('decodeStream', () => {
     await promisify(execFile)('ffmpeg', ['-v', 'error', '-y', '-i', b, '-c', 'copy', '-output_ts_offset', '1', '-f', 'mpegts', shifted]);
     const joined = new Uint8Array(Buffer.concat([readFileSync(a), readFileSync(shifted)]));
     const media = loadConfig({ media: { width: 128, height: 128 } }).media;
-    const sink = memorySink();
-    const r = await transcodeSegment(joined, undefined, sink, { media });
-    expect(r.inputError).toBeNull();
-    expect(r.videoFrames).toBe(60);
+    const r = await collect(joined, media, false);
+    expect(r.errors).toEqual([]);
+    expect(r.framesOut).toBe(60);
+    expect(r.outputs.filter((o) => o.ended).length).toBe(1);
     const out = join(dir.path, 'switched-out.ts');
-    writeFileSync(out, sink.bytes());
+    writeFileSync(out, r.file());
     const sizes = await probeFrameSizes(out);
     expect(sizes.length).toBe(60);
     expect(sizes.every((s) => s.width === 128 && s.height === 128)).toBe(true);

@@ -2,19 +2,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import {
-  decodeStream,
-  encodeSegment,
-  MediaError,
-  mediaSelfTest,
-  SegmentEncoder,
-  segmentFile,
-  transcodeSegment,
-  type DecodedItem,
-  type VideoFrame,
-} from '../src/media/index.ts';
+import { MediaError, mediaSelfTest, SegmentEncoder, segmentFile, type VideoFrame } from '../src/media/index.ts';
+import type { FrameGraphRunner } from '../src/runner/processing.ts';
 import { grabRgbFrame, makeClip, probeFramePts, probePackets, tempDir } from './helpers/clips.ts';
 import { meanAbsDiff, memorySink, probeFrameSizes, referenceCoverCrop } from './helpers/media.ts';
+import { runSegments } from './helpers/runner-media.ts';
+
+// Encoding as the runner does it: the processing part (runner/processing.ts) encodes one output
+// segment per input segment (runner/output.ts over media/encode.ts).
 
 const dir = tempDir('sf-media-encode-');
 let clip: string; // 6 s, 3 GOPs of 2 s, irregular timestamps, audio
@@ -39,13 +34,18 @@ describe('segment encoding', () => {
     const segs = [];
     for await (const s of segmentFile(clip, { media })) segs.push(s);
     expect(segs.length).toBe(3);
+    // The three segments as one stream's input, as a publisher posts them.
+    const r = await runSegments(
+      segs.map((s) => s.data),
+      { media },
+    );
+    expect(r.segments.map((s) => [s.problem, s.damaged])).toEqual(segs.map(() => [null, false]));
+    expect(r.outputs.length).toBe(3);
     for (const seg of segs) {
       const inPath = join(dir.path, `in-${seg.index}.ts`);
       const outPath = join(dir.path, `out-${seg.index}.ts`);
       writeFileSync(inPath, seg.data);
-      const sink = memorySink();
-      const r = await transcodeSegment(seg.data, undefined, sink, { media });
-      expect(r.inputError).toBeNull();
+      const sink = r.outputs[seg.index];
       expect(sink.ended).toBe(true);
       writeFileSync(outPath, sink.bytes());
       // Decodable alone: ffprobe reads it with no context from other segments.
@@ -86,61 +86,84 @@ describe('segment encoding', () => {
     await enc.abort(new Error('test over'));
   });
 
-  it('a segment that never got a frame is aborted on the sink, not ended empty', async () => {
+  it('a segment that never got a frame is aborted on the sink, not ended empty; an input segment with no frame opens no output segment', async () => {
     const sink = memorySink();
-    const r = await transcodeSegment(new Uint8Array(0), undefined, sink, {});
-    expect(r.inputError?.code).toBe('MEDIA_DECODE_FAILED');
+    const r = await new SegmentEncoder(sink, {}).end();
     expect(r.videoFrames).toBe(0);
     expect(sink.ended).toBe(false);
     expect(sink.aborted).toBeDefined();
     expect(sink.chunks.length).toBe(0);
-  });
 
-  it('runs the transform on every frame and a transform failure aborts the segment with a typed error', async () => {
     const bytes = new Uint8Array(readFileSync(clip));
-    const seen: bigint[] = [];
-    const invert = async (f: VideoFrame): Promise<VideoFrame> => {
-      seen.push(f.pts);
-      const data = new Uint8Array(f.data.length);
-      for (let i = 0; i < data.length; i++) data[i] = 255 - f.data[i];
-      return { ...f, data };
-    };
-    const media = loadConfig({ media: { width: 64, height: 64 } }).media;
-    const sink = memorySink();
-    const r = await transcodeSegment(bytes, invert, sink, { media });
-    expect(r.videoFrames).toBe(seen.length);
-    expect(seen.map(Number)).toEqual(await probeFramePts(clip));
-
-    const failing = memorySink();
-    let n = 0;
-    const boom = async (f: VideoFrame): Promise<VideoFrame> => {
-      if (++n === 20) throw new Error('graph exploded');
-      return f;
-    };
-    await expect(transcodeSegment(bytes, boom, failing, { media })).rejects.toMatchObject({ code: 'MEDIA_ENCODE_FAILED' });
-    expect(failing.ended).toBe(false);
-    expect(failing.aborted).toBeDefined();
+    const run = await runSegments([new Uint8Array(Buffer.from('not a TS segment'.repeat(100))), bytes], { media: loadConfig({ media: { width: 64, height: 64 } }).media });
+    expect(run.segments[0].problem?.code).toBe('MEDIA_DECODE_FAILED');
+    // Output segments follow the input segments that gave frames: only the second one opened one.
+    expect(run.outputs.map((o) => o.ended)).toEqual([true]);
   });
 
-  it('encodeSegment takes decoded items straight from decodeStream', async () => {
+  it('runs the graph on every frame; a frame the graph fails on is dropped and counted, the others go on', async () => {
+    const bytes = new Uint8Array(readFileSync(clip));
+    const media = loadConfig({ media: { width: 64, height: 64 } }).media;
+    const seen: number[] = [];
+    const invert: FrameGraphRunner = {
+      size: { width: 64, height: 64 },
+      hold: () => () => undefined,
+      run: async (data, size) => {
+        const out = new Uint8Array(data.length);
+        for (let i = 0; i < out.length; i++) out[i] = 255 - data[i];
+        seen.push(seen.length);
+        return { data: out, width: size.width, height: size.height };
+      },
+    };
+    const r = await runSegments([bytes], { media, graph: invert });
+    expect(r.framesOut).toBe(seen.length);
+    expect(r.frames.map((f) => Number(f.pts))).toEqual(await probeFramePts(clip));
+
+    let n = 0;
+    const boom: FrameGraphRunner = {
+      ...invert,
+      run: async (data, size) => {
+        if (++n === 20) throw new Error('graph exploded');
+        return { data, width: size.width, height: size.height };
+      },
+    };
+    const failed = await runSegments([bytes], { media, graph: boom });
+    expect(failed.drops).toEqual({ graph_error: 1 });
+    expect(failed.framesOut).toBe(r.framesOut - 1);
+    const out = join(dir.path, 'graph-failed.ts');
+    writeFileSync(out, failed.file());
+    const pts = await probeFramePts(out);
+    expect(pts.length).toBe(r.framesOut - 1);
+    expect(pts).toEqual(r.frames.filter((_, i) => i !== 19).map((f) => Number(f.pts)));
+  });
+
+  it('an output segment takes the size the graph gives back', async () => {
     const seg = (await segmentFile(clip).next()).value!;
-    const items: DecodedItem[] = [];
-    for await (const it of decodeStream(seg.data, { media: loadConfig({ media: { width: 96, height: 64 } }).media })) items.push(it);
-    const sink = memorySink();
-    const r = await encodeSegment(items, sink, {});
-    expect(r.videoFrames).toBe(items.filter((i) => i.kind === 'video').length);
-    expect(r.audioPackets).toBe(items.filter((i) => i.kind === 'audio').length);
+    const media = loadConfig({ media: { width: 96, height: 64 } }).media;
+    const half: FrameGraphRunner = {
+      size: { width: 96, height: 64 },
+      hold: () => () => undefined,
+      run: async (data) => {
+        // Every other pixel of every other row: 48x32.
+        const out = new Uint8Array(48 * 32 * 3);
+        for (let y = 0; y < 32; y++) for (let x = 0; x < 48; x++) out.set(data.subarray(((2 * y) * 96 + 2 * x) * 3, ((2 * y) * 96 + 2 * x) * 3 + 3), (y * 48 + x) * 3);
+        return { data: out, width: 48, height: 32 };
+      },
+    };
+    const r = await runSegments([seg.data], { media, graph: half });
+    expect(r.framesOut).toBe(r.frames.length);
     const out = join(dir.path, 'items.ts');
-    writeFileSync(out, sink.bytes());
-    expect((await probeFrameSizes(out))[0]).toEqual({ width: 96, height: 64 });
+    writeFileSync(out, r.file());
+    const sizes = await probeFrameSizes(out);
+    expect(sizes.length).toBe(r.frames.length);
+    expect(sizes.every((s) => s.width === 48 && s.height === 32)).toBe(true);
   });
 
   it('the picture survives decode -> rgb24 -> yuv420p -> x264 (colours not swapped, crop centred)', async () => {
     const media = loadConfig({ media: { width: 160, height: 160 } }).media;
-    const sink = memorySink();
-    await transcodeSegment(new Uint8Array(readFileSync(clip)), undefined, sink, { media });
+    const r = await runSegments([new Uint8Array(readFileSync(clip))], { media });
     const out = join(dir.path, 'picture.ts');
-    writeFileSync(out, sink.bytes());
+    writeFileSync(out, r.file());
     const got = await grabRgbFrame(out, 12);
     expect([got.width, got.height]).toEqual([160, 160]);
     const want = await referenceCoverCrop(clip, 12, 160, 160);

@@ -5,7 +5,7 @@
 import '../polyfill.ts';
 import { CodecParameters, Packet, Rational } from 'node-av';
 import { AV_CHANNEL_ORDER_UNSPEC, AV_CODEC_ID_AAC, AV_CODEC_ID_MP2, AV_CODEC_ID_MP3, AVMEDIA_TYPE_AUDIO, AV_PKT_FLAG_KEY, type AVCodecID } from 'node-av/constants';
-import type { AudioPacket, AudioTrack } from './decode.ts';
+import type { AudioPacket, AudioTrack } from './audio-track.ts';
 import { STREAM_TYPE, type TsUnit } from './ts-demux.ts';
 import { TS_TIME_BASE } from './frame.ts';
 

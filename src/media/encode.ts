@@ -6,7 +6,7 @@ import '../polyfill.ts';
 import { Encoder, Frame, Rational, SoftwareScaleContext, type Packet } from 'node-av';
 import { AV_PIX_FMT_RGB24, AV_PIX_FMT_YUV420P, FF_ENCODER_LIBX264, SWS_BILINEAR } from 'node-av/constants';
 import { defaultConfig, type MediaConfig } from '../config.ts';
-import type { AudioPacket, AudioTrack } from './decode.ts';
+import type { AudioPacket, AudioTrack } from './audio-track.ts';
 import { asMediaError, MediaError } from './errors.ts';
 import { applyFfmpegLogLevel } from './ffmpeg-log.ts';
 import { TS_TIME_BASE, type TimeBase, type VideoFrame } from './frame.ts';
@@ -128,7 +128,9 @@ export class SegmentEncoder {
 
   private async open(): Promise<void> {
     const fps = this.opts.frameRate && this.opts.frameRate > 0 ? this.opts.frameRate : 30;
-    const keyint = Math.max(1, Math.round(this.media.gopSeconds * fps));
+    // Rounded up: an input GOP of exactly gopSeconds whose measured rate comes out a hair low (irregular
+    // timestamps) must not get a second IDR on its last frame.
+    const keyint = Math.max(1, Math.ceil(this.media.gopSeconds * fps - 1e-6));
     applyFfmpegLogLevel(this.media);
     this.encoder = await Encoder.create(FF_ENCODER_LIBX264, {
       gopSize: keyint,

@@ -1,12 +1,14 @@
-// Start-up self-test: encode a tiny clip in memory and decode it back. Without the
-// Promise.withResolvers polyfill node-av's demuxer yields nothing and raises nothing, so a worker
-// would sit silently on every stream; this makes that (or a broken codec build) fail loudly.
+// Start-up self-test: encode a tiny clip in memory and decode it back, through the parts a worker
+// uses (the TS muxer and encoder, then ts-demux.ts and the low-delay video decoder). Without the
+// Promise.withResolvers polyfill node-av's async calls hang or yield nothing, so a worker would sit
+// silently on every stream; this makes that (or a broken codec build) fail loudly.
 import '../polyfill.ts';
 import { defaultConfig, type MediaConfig } from '../config.ts';
-import { decodeStream } from './decode.ts';
 import { SegmentEncoder } from './encode.ts';
 import { MediaError } from './errors.ts';
 import type { VideoFrame } from './frame.ts';
+import { TsDemuxer } from './ts-demux.ts';
+import { isDecodableVideo, VideoDecoder } from './video-decoder.ts';
 
 const SIZE = 64;
 const FRAMES = 3;
@@ -40,9 +42,22 @@ export async function mediaSelfTest(media: MediaConfig = defaultConfig.media): P
   }
   const bytes = chunks.reduce((n, c) => n + c.length, 0);
   const got: bigint[] = [];
-  for await (const item of decodeStream(Buffer.concat(chunks), { media: cfg })) {
-    if (item.kind === 'video') got.push(item.frame.pts);
-    if (item.kind === 'error') throw new MediaError('MEDIA_SELFTEST_FAILED', `self-test decode failed: ${item.error.message}`, { cause: item.error });
+  const demux = new TsDemuxer({ maxPesBytes: 1 << 20 });
+  let decoder: VideoDecoder | null = null;
+  try {
+    const events = [...demux.push(Buffer.concat(chunks), 0), ...demux.endSegment(0)];
+    for (const ev of events) {
+      if (ev.type === 'program' && ev.program.video && isDecodableVideo(ev.program.video.streamType)) {
+        decoder?.close();
+        decoder = VideoDecoder.open(ev.program.video.streamType, { width: SIZE, height: SIZE, threads: 1 });
+      }
+      if (ev.type === 'unit' && ev.unit.kind === 'video' && decoder) for (const f of decoder.decode(ev.unit)) got.push(f.pts);
+    }
+    if (decoder) for (const f of decoder.flush()) got.push(f.pts);
+  } catch (err) {
+    throw new MediaError('MEDIA_SELFTEST_FAILED', `self-test decode failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    decoder?.close();
   }
   if (got.length !== FRAMES || got.some((p, i) => p !== pts[i])) {
     throw new MediaError('MEDIA_SELFTEST_FAILED', `self-test decoded ${got.length}/${FRAMES} frames with pts [${got.join(',')}] (polyfill loaded before node-av?)`);

@@ -6,7 +6,7 @@
 import '../polyfill.ts';
 import { FormatContext, IOStream, Rational, type CodecContext, type Packet } from 'node-av';
 import { AVFMT_FLAG_CUSTOM_IO, AV_NOPTS_VALUE } from 'node-av/constants';
-import type { AudioTrack } from './decode.ts';
+import type { AudioTrack } from './audio-track.ts';
 import { MediaError } from './errors.ts';
 import { TS_TIME_BASE, type TimeBase } from './frame.ts';
 

@@ -1,11 +1,17 @@
-// A stream's input side: the trickle input channel, read segment after segment, as ONE continuous
-// MPEG-TS byte stream (media/ts-demux.ts). Each access unit is handed on the moment its last byte
+// A stream's input side: the input's segments (the trickle input channel live, a file's GOP
+// segments offline), read one after another as ONE continuous MPEG-TS byte stream (media/ts-demux.ts). Each access unit is handed on the moment its last byte
 // arrives, stamped with that moment; nothing here decodes or waits. Segment boundaries are kept
 // (output segments follow input segments one for one), and a segment whose bytes are not TS, hold
 // no video, or were cut short is reported with that segment, without disturbing the next.
 import { MediaError } from '../media/errors.ts';
 import { TsDemuxer, type TsProgram, type TsUnit } from '../media/ts-demux.ts';
-import type { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
+
+/** One input segment: a TrickleSubscriber yields these. */
+export interface InputSegment {
+  readonly seq: number;
+  /** The bytes as they arrive; throwing mid-way means the segment was cut short. */
+  readonly body: AsyncIterable<Uint8Array>;
+}
 
 export type InputEvent =
   /** A new input segment begins; every event until its `segment_end` belongs to it. */
@@ -19,11 +25,11 @@ export type InputEvent =
 export interface InputOptions {
   maxPesBytes: number;
   /** Called for every chunk that arrives (input liveness). */
-  onBytes: () => void;
+  onBytes?: () => void;
 }
 
 /** Reads `sub` until it ends (or throws what the channel failed with). */
-export async function* readInput(sub: TrickleSubscriber, opts: InputOptions): AsyncGenerator<InputEvent> {
+export async function* readInput(sub: AsyncIterable<InputSegment>, opts: InputOptions): AsyncGenerator<InputEvent> {
   const demux = new TsDemuxer({ maxPesBytes: opts.maxPesBytes });
   for await (const seg of sub) {
     yield { type: 'segment', seq: seg.seq };
@@ -44,7 +50,7 @@ export async function* readInput(sub: TrickleSubscriber, opts: InputOptions): As
     try {
       for await (const chunk of seg.body) {
         received += chunk.byteLength;
-        opts.onBytes();
+        opts.onBytes?.();
         yield* take(demux.push(chunk, performance.now()));
       }
     } catch (err) {

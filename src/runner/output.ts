@@ -1,11 +1,12 @@
-// A stream's output side on trickle: a publisher that continues the channel's sequence (a
-// restarted worker resumes where the last one stopped, with Lp-Trickle-Reset), one lazy
-// SegmentSink per output segment, which takes a publisher segment only when its first byte exists,
-// and OutputSegments: one encoder per output segment (each starts with an IDR and decodes alone),
-// output segments following input segments one for one, ended in order without holding up frames.
+// A stream's output side: OutputSegments, one encoder per output segment (each starts with an IDR
+// and decodes alone), output segments following input segments one for one, ended in order without
+// holding up frames, each written through one lazy SegmentSink that opens its segment on a
+// SegmentOpener only when its first byte exists. The opener is the trickle publisher live (one that
+// continues the channel's sequence: a restarted worker resumes where the last one stopped, with
+// Lp-Trickle-Reset), a file offline (offline.ts).
 import type { MediaConfig, TrickleConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
-import type { AudioPacket, AudioTrack } from '../media/decode.ts';
+import type { AudioPacket, AudioTrack } from '../media/audio-track.ts';
 import { SegmentEncoder, YuvConverter, type SegmentSink } from '../media/encode.ts';
 import type { VideoFrame } from '../media/frame.ts';
 import { TricklePublisher, type SegmentWriter } from '../transport/trickle/publisher.ts';
@@ -38,12 +39,17 @@ export function isTrickleFailure(err: unknown): boolean {
   return trickleFailure(err) !== undefined;
 }
 
-/** A SegmentSink over the publisher's next segment, opened on the first byte. */
+/** Where output segments are opened, one after another (TricklePublisher is one). */
+export interface SegmentOpener {
+  next(): SegmentWriter;
+}
+
+/** A SegmentSink over the opener's next segment, opened on the first byte. */
 export class LazySegmentSink implements SegmentSink {
   private writer: SegmentWriter | null = null;
 
   constructor(
-    private readonly publisher: TricklePublisher,
+    private readonly publisher: SegmentOpener,
     private readonly onOpen: (seq: number) => void = () => undefined,
   ) {}
 
@@ -86,15 +92,23 @@ interface Open {
 
 export type FrameWrite = 'written' | 'encode_error' | 'failed';
 
+/** What the output segments that ended carried, in all. */
+export interface OutputTotals {
+  videoFrames: number;
+  audioPackets: number;
+  bytes: number;
+}
+
 export class OutputSegments {
   private open: Open | null = null;
   private finishing: Promise<void> = Promise.resolve();
   private readonly converter = new YuvConverter();
   private failed = false;
   segmentsOut = 0;
+  readonly totals: OutputTotals = { videoFrames: 0, audioPackets: 0, bytes: 0 };
 
   constructor(
-    private readonly publisher: TricklePublisher,
+    private readonly publisher: SegmentOpener,
     private readonly media: MediaConfig,
     private readonly log: Logger,
     /** The output channel failed (nothing more can be published). */
@@ -189,9 +203,12 @@ export class OutputSegments {
 
   private async finishNow(out: Open): Promise<void> {
     try {
-      await out.enc.end();
+      const r = await out.enc.end();
       if (out.frames === 0) return;
       this.segmentsOut++;
+      this.totals.videoFrames += r.videoFrames;
+      this.totals.audioPackets += r.audioPackets;
+      this.totals.bytes += r.bytes;
       if (this.segmentsOut === 1) this.onFirstSegment(out.sink.seq);
     } catch (err) {
       if (isTrickleFailure(err)) this.fail(err);

@@ -1,22 +1,17 @@
 // One stream's runner inside a worker process: it composes the parts that each do one job.
-//   input.ts     trickle GET -> one continuous TS demux -> access units, stamped on arrival
-//   unit-queue   between input and processing: bursts wait as compressed units
-//   lag-watch    a graph slower than the input makes frames skip it (bounded latency)
-//   (here)       decode (media/video-decoder, low delay) -> timeline (pts unwrapped, rebased)
-//   routing.ts   the active prompt's inference worker runs the frame
-//   output.ts    encode with the frame's pts -> trickle POST, one output segment per input segment
-//   reporting.ts heartbeats, bus events, the gateway's `-events` channel
-// A frame's latency is timed from the arrival of its last input byte to the write of its last
-// output byte. Frames never leave the process.
+//   input.ts       trickle GET -> one continuous TS demux -> access units, stamped on arrival
+//   unit-queue     between input and processing: bursts wait as compressed units
+//   lag-watch      a graph slower than the input makes frames skip it (bounded latency)
+//   processing.ts  decode (low delay) -> timeline -> the graph (routing.ts) -> encode (output.ts):
+//                  one output segment per input segment, on the trickle publisher
+//   reporting.ts   heartbeats, bus events, the gateway's `-events` channel
+// This file keeps the input, the control channel, commands and reporting. A frame's latency is
+// timed from the arrival of its last input byte to the write of its last output byte. Frames never
+// leave the process.
 import '../polyfill.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { AudioPassthrough } from '../media/audio-passthrough.ts';
-import type { AudioPacket } from '../media/decode.ts';
-import { TS_CLOCK_HZ, type VideoFrame } from '../media/frame.ts';
-import { FrameRateCap } from '../media/geometry.ts';
-import type { TsProgram, TsUnit } from '../media/ts-demux.ts';
-import { isDecodableVideo, VideoDecoder } from '../media/video-decoder.ts';
+import { TS_CLOCK_HZ } from '../media/frame.ts';
 import type { Bus } from '../transport/bus.ts';
 import type { TricklePublisher } from '../transport/trickle/publisher.ts';
 import { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
@@ -29,15 +24,18 @@ import { followControl } from './control-channel.ts';
 import { DegradedWatch } from './degraded.ts';
 import { errorCode } from './errors.ts';
 import { readInput, type InputEvent } from './input.ts';
-import { OutputSegments, openPublisher, trickleFailure, type OutputSource } from './output.ts';
+import { openPublisher, trickleFailure } from './output.ts';
+import { DropReason, StreamProcessing } from './processing.ts';
 import { StreamReporter } from './reporting.ts';
-import { GraphRouter, type FrameSize } from './routing.ts';
+import { GraphRouter } from './routing.ts';
 import { FrameStats } from './stats.ts';
-import { PtsRebaser, type Discontinuity } from './timeline.ts';
+import type { Discontinuity } from './timeline.ts';
 import { UnitQueue } from './unit-queue.ts';
 import { LagWatch } from './lag-watch.ts';
 import { memoryFigures } from './memory.ts';
 import { ThumbnailTap } from './thumbnails.ts';
+
+export { DropReason };
 
 export interface PipelineDeps {
   bus: Bus;
@@ -46,30 +44,6 @@ export interface PipelineDeps {
   log: Logger;
   /** Reported in heartbeats. */
   pid: number;
-}
-
-/** Drop reasons counted in FrameStats. */
-export const DropReason = {
-  /** The graph was slower than the input: the oldest waiting frame skipped the graph. */
-  graphSlow: 'graph_slow',
-  graphError: 'graph_error',
-  encodeError: 'encode_error',
-  /** No worker holds the active prompt (it was removed). */
-  noWorker: 'no_worker',
-  /** A frame whose output pts is not above the last output pts (a duplicate or reordered frame). */
-  ptsOrder: 'pts_order',
-  /** Units waiting when the stream was closed, or shed by a stalled loop. */
-  closed: 'stream_closed',
-  shed: 'queue_full',
-  /** Pictures before the first random access point after a (re)open could not be decoded. */
-  noKeyframe: 'no_keyframe',
-} as const;
-
-/** One input segment as the processing side sees it. */
-interface InputSeg extends OutputSource {
-  size: FrameSize;
-  /** Ends the segment's hold on the graphs of its frame size. */
-  release: () => void;
 }
 
 type Item = InputEvent;
@@ -81,9 +55,11 @@ export interface PipelineCounters {
   discontinuities: number;
 }
 
+const noProcessingCounters = { decodeErrors: 0, framesSkippedForResume: 0, discontinuities: 0 };
+
 export class StreamPipeline {
   readonly streamId: string;
-  readonly counters: PipelineCounters = { segmentsIn: 0, decodeErrors: 0, framesSkippedForResume: 0, discontinuities: 0 };
+  private segmentsIn = 0;
   private readonly cfg: PipelineSpec;
   private readonly log: Logger;
   private readonly stats = new FrameStats();
@@ -91,41 +67,23 @@ export class StreamPipeline {
   private readonly report: StreamReporter;
   private readonly degraded: DegradedWatch;
   private readonly queue: UnitQueue<Item>;
-  private readonly timeline: PtsRebaser;
-  private readonly fpsCap: FrameRateCap;
   private readonly lag: LagWatch;
   private readonly thumbs: ThumbnailTap | null;
-  private lastOutputPts: bigint | null = null;
   private readonly resumeAfter: bigint | null;
+  private readonly resumeAfterInput: bigint | null;
   private started = false;
   private closed = false;
-  private firstOutput = false;
   private inputEnded: WorkerHeartbeat['inputEnded'] = undefined;
   /** How the input ended, set by the input side and reported when the processing side has drained. */
   private inputEnd: { reason: 'input_ended' | 'input_timeout'; detail: string } | null = null;
   private input: TrickleSubscriber | null = null;
   private control: TrickleSubscriber | null = null;
   private publisher: TricklePublisher | null = null;
-  private output: OutputSegments | null = null;
+  /** Decode, graph and encode (processing.ts): made once the output channel's publisher is open. */
+  private processing: StreamProcessing | null = null;
   private loops: Promise<unknown>[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
-  /** Input segments whose frames may still be on their way to the graph (their size holds). */
-  private readonly segsInFlight = new Set<InputSeg>();
-  // Processing state (one loop owns it).
-  private seg: InputSeg | null = null;
-  private decoder: VideoDecoder | null = null;
-  private audio: AudioPassthrough | null = null;
-  private needKey = true;
-  /** Arrival of each recent video unit's last byte, by raw pts (a reordering decoder emits later). */
-  private readonly arrivals = new Map<bigint, number>();
-  private frameRate = 0;
-  private lastRawPts: bigint | null = null;
-  /** The raw pts of the last frame output (reported, so a successor continues this timeline). */
-  private lastOutputRaw: bigint | null = null;
-  /** A restarted runner skipping what its predecessor published (timeline seeded). */
-  private resuming = false;
   private lastInputAt: number | null = null;
-  private lastOutputAt: number | null = null;
   private lastStats = { fpsIn: 0, fpsOut: 0, latencyP50Ms: 0, latencyP99Ms: 0 };
 
   constructor(
@@ -138,12 +96,7 @@ export class StreamPipeline {
     this.router = new GraphRouter(cfg.streamId, { width: cfg.width, height: cfg.height }, cfg.activePromptId, this.log);
     this.report = new StreamReporter(cfg.streamId, cfg.eventsUrl, deps.bus, deps.config, deps.pid, this.log);
     this.resumeAfter = cfg.resumeAfterPts !== undefined && /^-?\d+$/.test(cfg.resumeAfterPts) ? BigInt(cfg.resumeAfterPts) : null;
-    this.lastOutputPts = this.resumeAfter;
-    this.timeline = new PtsRebaser(deps.config.runner.timeline);
-    const resumeRaw = cfg.resumeAfterInputPts !== undefined && /^\d+$/.test(cfg.resumeAfterInputPts) ? BigInt(cfg.resumeAfterInputPts) : null;
-    this.resuming = this.resumeAfter !== null && resumeRaw !== null;
-    if (this.resuming) this.timeline.seed(resumeRaw!, this.resumeAfter!);
-    this.fpsCap = new FrameRateCap(deps.config.media.maxInputFps);
+    this.resumeAfterInput = cfg.resumeAfterInputPts !== undefined && /^\d+$/.test(cfg.resumeAfterInputPts) ? BigInt(cfg.resumeAfterInputPts) : null;
     this.lag = new LagWatch(deps.config.runner.maxBusyMs, TS_CLOCK_HZ / 1000);
     this.thumbs = ThumbnailTap.create(cfg.streamId, deps.bus, deps.config.dashboard.thumbnails, this.log);
     const actors = deps.config.actors;
@@ -153,7 +106,7 @@ export class StreamPipeline {
       (item) => (item.type === 'unit' ? { video: item.unit.kind === 'video', key: item.unit.key, bytes: item.unit.data.length } : null),
       (item) => {
         if (item.type === 'unit' && item.unit.kind === 'video') this.stats.drop(this.closed ? DropReason.closed : DropReason.shed);
-        if (item.type === 'unit' && item.unit.kind === 'video' && !this.closed) this.needKey = true;
+        if (item.type === 'unit' && item.unit.kind === 'video' && !this.closed) this.processing?.requireKeyframe();
       },
     );
     this.degraded = new DegradedWatch(actors.degradedInputMs, (d) => {
@@ -190,6 +143,20 @@ export class StreamPipeline {
 
   get isStarted(): boolean {
     return this.started;
+  }
+
+  /** The stream's counters: the input's, and the processing side's. */
+  get counters(): PipelineCounters {
+    return { segmentsIn: this.segmentsIn, ...(this.processing?.counters ?? noProcessingCounters) };
+  }
+
+  /** The output pts of the last frame written (the resume point before any). */
+  private get lastOutputPts(): bigint | null {
+    return this.processing ? this.processing.lastOutputPts : this.resumeAfter;
+  }
+
+  private get outputFailed(): boolean {
+    return this.processing?.isFailed ?? false;
   }
 
   // ---- commands --------------------------------------------------------------------------------
@@ -256,7 +223,7 @@ export class StreamPipeline {
     this.queue.end();
     await Promise.allSettled(this.loops);
     for (const item of this.queue.drainRemaining()) if (item.type === 'unit' && item.unit.kind === 'video') this.stats.drop(DropReason.closed);
-    this.releaseSegments();
+    this.processing?.releaseSegments();
     // A last heartbeat carries the final window's figures (drops included) and the last pts.
     if (this.router.count) this.report.heartbeat(this.router.workerIds, this.router.activePromptId, this.snapshotForHeartbeat(), this.inputEnded);
     await this.publisher?.close().catch((err: unknown) => this.log.warn({ err }, 'closing the output channel failed'));
@@ -266,10 +233,9 @@ export class StreamPipeline {
       await w.dispose().catch(() => undefined);
       await this.deps.threads.release(w.thread);
     }
-    this.closeDecoder();
-    this.output?.close();
+    this.processing?.close();
     this.thumbs?.close();
-    this.log.info({ ...this.counters, segmentsOut: this.output?.segmentsOut ?? 0, frames: this.stats.total, memory: memoryFigures() }, 'stream closed');
+    this.log.info({ ...this.counters, segmentsOut: this.processing?.segmentsOut ?? 0, frames: this.stats.total, memory: memoryFigures() }, 'stream closed');
   }
 
   // ---- input side ------------------------------------------------------------------------------
@@ -286,13 +252,7 @@ export class StreamPipeline {
     // the first units come in.
     const ready = openPublisher(this.cfg.publishUrl, { config: this.deps.config.trickle, logger: this.log }).then((p) => {
       this.publisher = p;
-      this.output = new OutputSegments(
-        p,
-        this.deps.config.media,
-        this.log,
-        (err) => this.failOutput(err),
-        (seq) => this.report.trace('runner_send_first_processed_segment', { seq }),
-      );
+      this.processing = this.newProcessing(p);
     });
     this.degraded.start();
     this.loops.push(this.runInput(), this.runProcessing(ready));
@@ -313,17 +273,17 @@ export class StreamPipeline {
     // the input is gone (the subscriber would keep waiting until its start-up deadline).
     let goneAfterData = false;
     sub.on('waiting-for-channel', () => {
-      if (this.counters.segmentsIn === 0) return;
+      if (this.segmentsIn === 0) return;
       goneAfterData = true;
       sub.close();
     });
     let failure: Error | null = null;
     try {
       for await (const ev of readInput(sub, { maxPesBytes: config.runner.maxUnitBytes, onBytes: () => this.touchInput() })) {
-        if (this.closed || this.output?.isFailed) break;
+        if (this.closed || this.outputFailed) break;
         if (ev.type === 'segment') {
-          this.counters.segmentsIn++;
-          if (this.counters.segmentsIn === 1) this.report.trace('runner_receive_first_ingest_segment', { seq: ev.seq });
+          this.segmentsIn++;
+          if (this.segmentsIn === 1) this.report.trace('runner_receive_first_ingest_segment', { seq: ev.seq });
         }
         this.queue.push(ev);
       }
@@ -331,12 +291,12 @@ export class StreamPipeline {
       failure = err instanceof Error ? err : new Error(String(err));
       this.log.warn({ err: failure }, 'input channel failed');
     }
-    if (!this.closed && !this.output?.isFailed) {
+    if (!this.closed && !this.outputFailed) {
       // Reported once the processing side has drained, so a runtime that closes the stream on
       // this event loses none of the frames still on their way.
       // A runner restarted after its stream had output (resumeAfter) finding no channel: the
       // input ended while it was down, it did not fail to appear.
-      if (this.counters.segmentsIn === 0 && this.resumeAfter === null && (sub.endReason === 'not_found' || failure)) {
+      if (this.segmentsIn === 0 && this.resumeAfter === null && (sub.endReason === 'not_found' || failure)) {
         this.inputEnd = { reason: 'input_timeout', detail: failure ? failure.message : `no input channel within ${config.actors.inputWaitMs} ms` };
       } else if (goneAfterData || sub.endReason === 'closed' || sub.endReason === 'not_found' || failure) {
         this.inputEnd = { reason: 'input_ended', detail: failure ? failure.message : `input channel ${goneAfterData ? 'not_found' : sub.endReason}` };
@@ -360,6 +320,28 @@ export class StreamPipeline {
 
   // ---- processing side -------------------------------------------------------------------------
 
+  private newProcessing(publisher: TricklePublisher): StreamProcessing {
+    const { config } = this.deps;
+    return new StreamProcessing({
+      media: config.media,
+      timeline: config.runner.timeline,
+      graph: this.router,
+      output: publisher,
+      counter: this.stats,
+      log: this.log,
+      resumeAfterPts: this.resumeAfter,
+      resumeAfterInputPts: this.resumeAfterInput,
+      hooks: {
+        discontinuity: (d) => this.discontinuity(d),
+        firstOutput: (latencyMs) => this.report.emit({ type: 'first_output', latencyMs }),
+        firstSegment: (seq) => this.report.trace('runner_send_first_processed_segment', { seq }),
+        outputFailed: (err) => this.failOutput(err),
+        skipGraph: (pts) => this.lag.skip(pts, this.queue.busySince, this.queue.backedUp, performance.now()),
+        tap: (side, data, width, height) => this.thumbs?.frame(side, data, width, height),
+      },
+    });
+  }
+
   /** Decode, graph and encode, one unit at a time, in input order. */
   private async runProcessing(ready: Promise<void>): Promise<void> {
     await ready.catch((err: unknown) => this.failOutput(err));
@@ -368,201 +350,23 @@ export class StreamPipeline {
         if (item.type === 'unit' && item.unit.kind === 'video') this.stats.drop(DropReason.closed);
         continue;
       }
-      if (this.output?.isFailed !== false) continue;
+      const p = this.processing;
+      if (!p || p.isFailed) continue;
       try {
-        await this.process(item);
+        await p.handle(item);
       } catch (err) {
         this.log.warn({ err, code: errorCode(err) }, 'input unit failed; going on');
       }
     }
-    await this.flushDecoder();
-    if (this.seg) this.endSegment(this.seg);
-    this.releaseSegments();
-    await this.output?.drain();
+    await this.processing?.finish();
     if (this.inputEnd && !this.closed) this.endInput(this.inputEnd.reason, this.inputEnd.detail);
   }
 
-  private async process(item: Item): Promise<void> {
-    switch (item.type) {
-      case 'segment': {
-        const size = { ...this.router.size };
-        const s: InputSeg = { seq: item.seq, size, audio: this.audio?.current ?? null, frameRate: this.frameRate, release: this.router.hold(size) };
-        this.seg = s;
-        this.segsInFlight.add(s);
-        return;
-      }
-      case 'program':
-        await this.openProgram(item.program);
-        return;
-      case 'unit':
-        if (item.unit.kind === 'video') await this.videoUnit(item.unit);
-        else await this.audioUnit(item.unit);
-        return;
-      case 'segment_end': {
-        const corrupt = this.decoder?.takeCorrupt() ?? 0;
-        if (item.problem || corrupt > 0) {
-          this.counters.decodeErrors++;
-          const message = item.problem?.message ?? `input segment ${item.seq}: ${corrupt} corrupt pictures skipped`;
-          this.log.warn({ seq: item.seq, code: item.problem?.code ?? 'MEDIA_DECODE_FAILED', err: message }, 'input segment failed to decode; going on');
-        }
-        if (this.seg && this.seg.seq === item.seq) this.endSegment(this.seg);
-        return;
-      }
-    }
-  }
-
-  private async openProgram(program: TsProgram): Promise<void> {
-    await this.flushDecoder();
-    this.closeDecoder();
-    this.needKey = true;
-    this.audio = program.audio && AudioPassthrough.supports(program.audio.streamType) ? new AudioPassthrough(program.audio.streamType) : null;
-    // The segment that brought the program has no output yet: its output carries the audio too.
-    if (this.seg) this.seg.audio = this.audio?.current ?? null;
-    if (program.audio && !this.audio) this.log.warn({ streamType: program.audio.streamType }, 'input audio cannot be copied through; its packets are dropped');
-    if (!program.video || !isDecodableVideo(program.video.streamType)) {
-      this.log.warn({ video: program.video }, 'input program has no decodable video stream');
-      return;
-    }
-    this.decoder = VideoDecoder.open(program.video.streamType, { ...this.router.size, threads: this.deps.config.media.decoderThreads });
-  }
-
-  private async flushDecoder(): Promise<void> {
-    if (!this.decoder || !this.seg) return;
-    for (const frame of this.decoder.flush(this.seg.size)) await this.picture(frame, performance.now());
-  }
-
-  private closeDecoder(): void {
-    this.decoder?.close();
-    this.decoder = null;
-  }
-
-  private async videoUnit(unit: TsUnit): Promise<void> {
-    if (!this.decoder || !this.seg) return;
-    if (this.needKey) {
-      if (!unit.key) {
-        this.stats.drop(DropReason.noKeyframe);
-        return;
-      }
-      this.needKey = false;
-    }
-    if (unit.pts !== null) {
-      this.arrivals.set(unit.pts, unit.lastByteAt);
-      if (this.arrivals.size > 64) this.arrivals.delete(this.arrivals.keys().next().value as bigint);
-    }
-    for (const frame of this.decoder.decode(unit, this.seg.size)) {
-      await this.picture(frame, this.arrivals.get(frame.pts) ?? unit.lastByteAt);
-    }
-  }
-
-  private async audioUnit(unit: TsUnit): Promise<void> {
-    if (!this.audio || !this.seg || unit.pts === null) return;
-    const t = this.timeline.audio(unit.pts);
-    if (t.discontinuity) this.discontinuity(t.discontinuity);
-    // Nothing after the resume point has been output yet: this audio was published before.
-    if (this.resumeAfter !== null && this.lastOutputPts === this.resumeAfter) return;
-    if (!t.advances) return;
-    const a = this.audio.packet(unit, t.pts);
-    if (!a) return;
-    await this.writeAudio(this.seg, a);
-  }
-
-  private async writeAudio(seg: InputSeg, a: AudioPacket): Promise<void> {
-    if (!this.output) {
-      a.packet.free();
-      return;
-    }
-    await this.output.audio(seg, a);
-  }
-
-  private async picture(frame: VideoFrame, arrivedAt: number): Promise<void> {
-    const seg = this.seg!;
-    const raw = frame.pts;
-    this.arrivals.delete(raw);
-    this.noteFrameRate(raw);
-    if (this.resuming) {
-      if (this.timeline.videoAtOrBefore(raw, this.deps.config.runner.timeline.maxForwardJumpMs)) {
-        this.stats.frameIn();
-        this.counters.framesSkippedForResume++;
-        return;
-      }
-      this.resuming = false;
-    }
-    const t = this.timeline.video(raw);
-    if (t.discontinuity) this.discontinuity(t.discontinuity);
-    frame.pts = t.pts;
-    this.stats.frameIn();
-    if (!this.fpsCap.admit(Number(frame.pts) / TS_CLOCK_HZ)) return;
-    if (this.resumeAfter !== null && frame.pts <= this.resumeAfter && this.lastOutputPts === this.resumeAfter) {
-      this.counters.framesSkippedForResume++;
-      return;
-    }
-    if (this.lastOutputPts !== null && frame.pts <= this.lastOutputPts) {
-      this.stats.drop(DropReason.ptsOrder);
-      return;
-    }
-    if (this.lag.skip(frame.pts, this.queue.busySince, this.queue.backedUp, performance.now())) {
-      this.stats.drop(DropReason.graphSlow);
-      return;
-    }
-    this.thumbs?.frame('input', frame.data, frame.width, frame.height);
-    let r;
-    try {
-      r = await this.router.run(frame.data, seg.size);
-    } catch (err) {
-      this.stats.drop(DropReason.graphError);
-      this.log.warn({ err, code: errorCode(err), pts: String(frame.pts) }, 'graph run failed; frame dropped');
-      return;
-    }
-    if (!r) {
-      this.stats.drop(DropReason.noWorker);
-      return;
-    }
-    if (!this.output) return;
-    const w = await this.output.video(seg, { data: r.data, width: r.width, height: r.height, pts: frame.pts, timeBase: frame.timeBase });
-    if (w === 'encode_error') this.stats.drop(DropReason.encodeError);
-    if (w !== 'written') return;
-    const latencyMs = performance.now() - arrivedAt;
-    this.stats.frameOut(latencyMs);
-    this.lastOutputPts = frame.pts;
-    this.lastOutputRaw = raw;
-    this.lastOutputAt = Date.now();
-    this.thumbs?.frame('output', r.data, r.width, r.height);
-    if (!this.firstOutput) {
-      this.firstOutput = true;
-      this.report.emit({ type: 'first_output', latencyMs });
-    }
-  }
-
-  /** The input's nominal frame rate from pts deltas (only sizes x264's keyint). */
-  private noteFrameRate(raw: bigint): void {
-    if (this.lastRawPts !== null && raw > this.lastRawPts) {
-      const fps = TS_CLOCK_HZ / Number(raw - this.lastRawPts);
-      if (fps >= 1 && fps <= 240) this.frameRate = this.frameRate ? this.frameRate * 0.9 + fps * 0.1 : fps;
-    }
-    this.lastRawPts = raw;
-  }
-
   private discontinuity(d: Discontinuity): void {
-    this.counters.discontinuities++;
     const detail = { kind: d.kind, stream: d.stream, from_pts: d.from?.toString() ?? '', to_pts: d.to.toString(), offset: d.offset.toString() };
     this.log.info(detail, 'input timestamps jumped; output continues rebased');
     this.report.emit({ type: 'discontinuity', ...detail });
     this.report.streamEvent('timestamp_discontinuity', detail);
-  }
-
-  private endSegment(seg: InputSeg): void {
-    this.output?.endOf(seg);
-    this.segsInFlight.delete(seg);
-    seg.release();
-    if (this.seg === seg) this.seg = null;
-  }
-
-  /** Ends every hold still open (the processing side stopped). */
-  private releaseSegments(): void {
-    for (const seg of [...this.segsInFlight]) {
-      this.segsInFlight.delete(seg);
-      seg.release();
-    }
   }
 
   private failOutput(err: unknown): void {
@@ -585,7 +389,7 @@ export class StreamPipeline {
       ...s,
       degraded: this.degraded.degraded,
       ...(this.lastOutputPts !== null ? { lastOutputPts: this.lastOutputPts.toString() } : {}),
-      ...(this.lastOutputRaw !== null ? { lastInputPts: this.lastOutputRaw.toString() } : {}),
+      ...(this.processing?.lastOutputRaw != null ? { lastInputPts: this.processing.lastOutputRaw.toString() } : {}),
     };
   }
 
@@ -602,12 +406,12 @@ export class StreamPipeline {
       degraded: this.degraded.degraded,
       ...this.lastStats,
       framesOut: this.stats.total,
-      segmentsIn: this.counters.segmentsIn,
-      segmentsOut: this.output?.segmentsOut ?? 0,
-      decodeErrors: this.counters.decodeErrors,
-      discontinuities: this.counters.discontinuities,
+      segmentsIn: this.segmentsIn,
+      segmentsOut: this.processing?.segmentsOut ?? 0,
+      decodeErrors: this.processing?.counters.decodeErrors ?? 0,
+      discontinuities: this.processing?.counters.discontinuities ?? 0,
       lastInputAt: this.lastInputAt,
-      lastOutputAt: this.lastOutputAt,
+      lastOutputAt: this.processing?.lastOutputAt ?? null,
       ...this.router.size,
     });
   }

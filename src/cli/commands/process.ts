@@ -1,15 +1,16 @@
 // `streamfleet process <in-file> <out.ts> [--width W --height H] [--prompt prompt.json]`: runs a file
-// through the live media path offline, as fast as it goes: cut into its GOP segments, each decoded,
-// run through the prompt's compiled graph (identity without --prompt) and encoded into its own output
-// segment, written back to back as one TS file.
+// through the runner's own input and processing parts offline (src/runner/offline.ts), as fast as
+// they go: cut into its GOP segments, read as one TS stream, decoded, run through the prompt's
+// compiled graph (none without --prompt) and encoded into one output segment per input segment,
+// written back to back as one TS file.
 import '../../polyfill.ts';
 import { readFileSync } from 'node:fs';
 import { loadConfig, type Config } from '../../config.ts';
 import { createLogger } from '../../log.ts';
 import { MediaError } from '../../media/errors.ts';
-import { processFile, type ProcessFileResult } from '../../media/process-file.ts';
 import { mediaSelfTest } from '../../media/selftest.ts';
-import { identityTransform, type FrameTransform } from '../../media/transcode.ts';
+import { compiledGraphRunner, processFile, type ProcessFileResult } from '../../runner/offline.ts';
+import type { FrameGraphRunner } from '../../runner/processing.ts';
 import { compileGraph } from '../../inference/compile.ts';
 import { validatePrompt } from '../../inference/validate.ts';
 import { ensureWorkspace } from '../../inference/workspace.ts';
@@ -19,12 +20,9 @@ import { parseCommandArgs, usageError } from '../args.ts';
 export const usage =
   'process <in-file> <out.ts> [--width W --height H] [--max-fps N] [--prompt prompt.json] [--workspace DIR]   run a file through decode -> graph -> encode';
 
-/** A frame transform that runs a compiled graph; the frame keeps its pts and time base. */
-export function graphTransform(graph: FrameGraph): FrameTransform {
-  return async (frame) => {
-    const out = await graph.run(frame.data);
-    return { ...frame, data: out.data, width: out.width, height: out.height };
-  };
+/** A compiled graph as the runner's processing part runs it (every frame through it, keeping its pts). */
+export function graphTransform(graph: FrameGraph): FrameGraphRunner {
+  return compiledGraphRunner(graph);
 }
 
 /** Validates and compiles a prompt file for frames of the configured size; a readable error when it cannot run. */
@@ -48,15 +46,10 @@ export class PromptFileError extends Error {
   }
 }
 
-/** What the command does once flags are parsed; `transform` is where a graph plugs in. */
-export async function processCommand(
-  inPath: string,
-  outPath: string,
-  config: Readonly<Config>,
-  transform: FrameTransform = identityTransform,
-): Promise<ProcessFileResult> {
+/** What the command does once flags are parsed; `graph` is where a compiled prompt plugs in (none: frames as decoded). */
+export async function processCommand(inPath: string, outPath: string, config: Readonly<Config>, graph?: FrameGraphRunner): Promise<ProcessFileResult> {
   await mediaSelfTest(config.media);
-  return processFile(inPath, outPath, { media: config.media, transform, log: createLogger(config.logLevel) });
+  return processFile(inPath, outPath, config, { graph, log: createLogger(config.logLevel) });
 }
 
 function positiveInt(s: string | undefined): number | undefined | null {
@@ -103,9 +96,9 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    const r = await processCommand(inPath, outPath, config, graph ? graphTransform(graph) : identityTransform);
+    const r = await processCommand(inPath, outPath, config, graph ? graphTransform(graph) : undefined);
     process.stdout.write(
-      `${JSON.stringify({ segments: r.segments, videoFrames: r.videoFrames, audioPackets: r.audioPackets, bytes: r.bytes, droppedByFpsCap: r.droppedByFpsCap, damagedSegments: r.inputErrors.length })}\n`,
+      `${JSON.stringify({ segments: r.segments, videoFrames: r.videoFrames, audioPackets: r.audioPackets, bytes: r.bytes, droppedByFpsCap: r.droppedByFpsCap, damagedSegments: r.damagedSegments })}\n`,
     );
     return 0;
   } catch (err) {
