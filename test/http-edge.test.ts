@@ -178,7 +178,7 @@ describe('HTTP edge: catalogue, docs, probes and inspection', () => {
     const m = await call(edge.origin, 'GET', '/inspect/machines/stream');
     expect(m.status).toBe(200);
     expect(Object.keys(m.json.states)).toEqual(expect.arrayContaining(['active', 'terminated', 'failed']));
-    expect(Object.keys(m.json.states.active.states)).toEqual(['spawning', 'warmup', 'running', 'restarting']);
+    expect(Object.keys(m.json.states.active.states)).toEqual(['spawning', 'warmup', 'running', 'restarting', 'draining']);
     expect((await call(edge.origin, 'GET', '/inspect/machines/worker')).status).toBe(200);
     expect((await call(edge.origin, 'GET', '/inspect/machines/nope')).status).toBe(404);
     expect((await call(edge.origin, 'GET', '/inspect/actors')).json).toEqual({ actors: [], count: 0 });

@@ -423,6 +423,7 @@ describe('worker machine', () => {
       restartBackoffMaxMs: defaultConfig.actors.restartBackoffMaxMs,
       maxRestarts: defaultConfig.actors.maxRestarts,
       restartWindowMs: defaultConfig.actors.restartWindowMs,
+      inputEndDrainMs: defaultConfig.actors.inputEndDrainMs,
     });
   });
 
