@@ -1,6 +1,8 @@
 // A command costs one bus round trip from the edge to the stream actor, and (where it changes the
 // media path) one from the actor to the stream's process: counted on a real node's bus while real
 // worker processes run, every request on the stream's and the process's command subjects.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, startBody, startNode, type TestNode } from './helpers/runtime-node.ts';
 
@@ -93,4 +95,21 @@ describe('bus round trips per command', () => {
     expect(seen).toEqual({ stream: ['restart_worker', 'switch_prompt'], proc: [] });
     expect((await api(node.origin, 'DELETE', `/stream/${id}`)).status).toBe(200);
   }, 120_000);
+});
+
+describe('one validation per prompt', () => {
+  it('a worker process never validates: the validator is not reachable from the worker entry', () => {
+    const src = resolve(import.meta.dirname, '../src');
+    const seen = new Set<string>();
+    const walk = (file: string): void => {
+      if (seen.has(file) || !existsSync(file)) return;
+      seen.add(file);
+      for (const m of readFileSync(file, 'utf8').matchAll(/(?:from\s+|import\s*\(\s*)'(\.{1,2}\/[^']+\.ts)'/g)) walk(resolve(dirname(file), m[1]));
+    };
+    walk(resolve(src, 'runner/main.ts'));
+    const reached = [...seen].map((f) => relative(src, f));
+    expect(reached).toContain('runner/pipeline.ts');
+    expect(reached).toContain('inference/compile.ts');
+    expect(reached.filter((f) => f === 'inference/validate.ts' || f === 'inference/stream-prompts.ts')).toEqual([]);
+  });
 });
