@@ -138,3 +138,28 @@ describe('byte domain', () => {
     }
   });
 });
+
+describe('output into a given buffer', () => {
+  it.each([
+    ['one byte op', [inv]],
+    ['a float op', [blur]],
+    ['a host step last', [inv, q16]],
+    ['a resize (output of another size: the buffer is not used)', [nearest(48, 20)]],
+    ['nothing (the frame back)', []],
+  ] as Array<[string, Array<[string, Record<string, unknown>]>]>)('%s: same bytes, in the given buffer when it fits', async (name, nodes) => {
+    const g = await runner.compile(chain(`into-${name}`, nodes), W, H);
+    try {
+      const plain = await g.run(frame.slice());
+      const into = new Uint8Array(W * H * 3);
+      const rgb = frame.slice();
+      const r = await g.run(rgb, into);
+      expect([r.width, r.height]).toEqual([plain.width, plain.height]);
+      expect(ref.diffStats(Uint8Array.from(r.data), Uint8Array.from(plain.data)).max).toBe(0);
+      if (nodes.length === 0) expect(r.data).toBe(rgb);
+      else if (plain.data.length === into.length) expect(r.data).toBe(into);
+      else expect(r.data).not.toBe(into);
+    } finally {
+      await g.dispose();
+    }
+  });
+});

@@ -107,15 +107,22 @@ export class CompiledGraph implements FrameGraph, Releasable {
     return this.stages.map((s) => (s.kind === 'onnx' ? 'onnx' : `host:${s.nodeId}`));
   }
 
-  /** Runs one RGB24 frame. Calls are served in order, one at a time. The result may be `rgb`
-   *  itself (a prompt that gives the frame back unchanged); otherwise it owns its buffer. */
-  run(rgb: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
-    const next = this.queue.then(() => this.runNow(rgb));
+  /**
+   * Runs one RGB24 frame. Calls are served in order, one at a time. The result may be `rgb` itself
+   * (a prompt that gives the frame back unchanged); or `out`, when given and of the output's size:
+   * the output is copied into it and onnxruntime's own output buffer is dropped at once; otherwise
+   * it owns its buffer. onnxruntime-node (1.30) makes a new buffer for every output, even when given
+   * a pre-allocated one to write into (it writes there, then still answers a copy: measured slower).
+   * Kept for the length of an encode, that buffer outlives a young-generation GC and is only freed by
+   * a full one: at 768 KiB a frame those came every 15 frames. Copied out and dropped, it dies young.
+   */
+  run(rgb: Uint8Array, out?: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
+    const next = this.queue.then(() => this.runNow(rgb, out));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async runNow(rgb: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
+  private async runNow(rgb: Uint8Array, into?: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
     if (this.released) throw new GraphError('GRAPH_DISPOSED', `graph ${this.promptId} was disposed`);
     const { width, height } = this.input;
     if (!(rgb instanceof Uint8Array) || rgb.length !== width * height * 3) {
@@ -142,8 +149,13 @@ export class CompiledGraph implements FrameGraph, Releasable {
       }
     }
     if (this.outKey === FRAME) return { data: rgb, width, height };
-    const out = values.get(this.outKey)!;
-    return { data: out.data as Uint8Array, width: this.output.width, height: this.output.height };
+    const data = values.get(this.outKey)!.data as Uint8Array;
+    values.clear();
+    if (into && into !== rgb && into.length === data.length) {
+      into.set(data);
+      return { data: into, width: this.output.width, height: this.output.height };
+    }
+    return { data, width: this.output.width, height: this.output.height };
   }
 
   dispose(): Promise<void> {

@@ -14,6 +14,8 @@ export interface FrameGraph {
   readonly promptId: string;
   readonly width: number;
   readonly height: number;
-  run(rgb: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }>;
+  /** Runs one RGB24 frame. `out`, when given, is a buffer the graph may write its output frame into
+   *  (it then answers it as `data`); the caller must not read or reuse it until the result is used. */
+  run(rgb: Uint8Array, out?: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }>;
   dispose(): Promise<void>;
 }

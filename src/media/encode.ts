@@ -40,11 +40,41 @@ function rescale(pts: bigint, from: TimeBase, to: TimeBase): bigint {
   return num >= 0n ? (num + half) / den : -((-num + half) / den);
 }
 
-/** rgb24 -> yuv420p with one swscale context per frame size (x264 must not get yuv444p). */
+/**
+ * rgb24 -> yuv420p with one swscale context per frame size (x264 must not get yuv444p), into one
+ * yuv420p frame kept from call to call. A new frame per call would cost a fresh 384 KiB (at 512x512)
+ * each time, which node-av counts as V8 external memory until the frame object is collected: that
+ * alone drove most of a worker's garbage collections. The frame answered is the converter's: valid
+ * until the next call; the caller hands it to the encoder and does not free it. If the encoder still
+ * holds its buffer (not writable), the next call gives the frame a new buffer instead.
+ */
 export class YuvConverter {
   private ctx: SoftwareScaleContext | null = null;
   private w = 0;
   private h = 0;
+  private dst: Frame | null = null;
+  /** The kept frame's planes as Buffers (made once per buffer: node-av counts each making as external memory). */
+  private planes: Buffer[] = [];
+  private strides: number[] = [];
+
+  /** The kept yuv420p frame, with a buffer of its own that nothing else references. */
+  private frameFor(width: number, height: number): Frame {
+    let dst = this.dst;
+    if (dst && dst.width === width && dst.height === height && dst.isWritable) return dst;
+    if (!dst) {
+      dst = new Frame();
+      dst.alloc();
+      this.dst = dst;
+    } else dst.unref();
+    dst.width = width;
+    dst.height = height;
+    dst.format = AV_PIX_FMT_YUV420P;
+    const got = dst.getBuffer();
+    if (got < 0) throw new MediaError('MEDIA_ENCODE_FAILED', `cannot allocate a yuv420p frame (${got})`);
+    this.planes = dst.data ?? [];
+    this.strides = dst.linesize.slice(0, 3);
+    return dst;
+  }
 
   /** Synchronous on purpose: cheaper than a thread-pool round trip at these sizes. */
   convert(vf: VideoFrame, pts: bigint, timeBase: TimeBase): Frame {
@@ -60,31 +90,30 @@ export class YuvConverter {
       this.h = vf.height;
     }
     const data = Buffer.isBuffer(vf.data) ? vf.data : Buffer.from(vf.data.buffer, vf.data.byteOffset, vf.data.byteLength);
-    const dst = new Frame();
-    try {
-      dst.alloc();
-      dst.width = vf.width;
-      dst.height = vf.height;
-      dst.format = AV_PIX_FMT_YUV420P;
-      const got = dst.getBuffer();
-      if (got < 0) throw new MediaError('MEDIA_ENCODE_FAILED', `cannot allocate a yuv420p frame (${got})`);
-      const planes = dst.data;
-      if (!planes || planes.length < 3) throw new MediaError('MEDIA_ENCODE_FAILED', 'yuv420p frame has no planes');
-      // Straight from the RGB bytes into the frame's planes (views of its memory): no staging copy.
-      const ret = this.ctx.scaleSync([data], [vf.width * 3], 0, vf.height, planes, dst.linesize.slice(0, 3));
-      if (ret < 0) throw new MediaError('MEDIA_ENCODE_FAILED', `rgb24 -> yuv420p failed (${ret})`);
-      dst.pts = pts;
-      dst.timeBase = new Rational(timeBase.num, timeBase.den);
-      return dst;
-    } catch (err) {
-      dst.free();
-      throw err;
-    }
+    const dst = this.frameFor(vf.width, vf.height);
+    const planes = this.planes;
+    if (planes.length < 3) throw new MediaError('MEDIA_ENCODE_FAILED', 'yuv420p frame has no planes');
+    // Straight from the RGB bytes into the frame's planes (views of its memory): no staging copy.
+    const ret = this.ctx.scaleSync([data], [vf.width * 3], 0, vf.height, planes, this.strides);
+    if (ret < 0) throw new MediaError('MEDIA_ENCODE_FAILED', `rgb24 -> yuv420p failed (${ret})`);
+    dst.pts = pts;
+    dst.timeBase = this.timeBase(timeBase);
+    return dst;
+  }
+
+  private tb: { num: number; den: number; r: Rational } | null = null;
+
+  private timeBase(t: TimeBase): Rational {
+    if (!this.tb || this.tb.num !== t.num || this.tb.den !== t.den) this.tb = { ...t, r: new Rational(t.num, t.den) };
+    return this.tb.r;
   }
 
   close(): void {
     this.ctx?.freeContext();
     this.ctx = null;
+    this.dst?.free();
+    this.dst = null;
+    this.planes = [];
   }
 }
 
@@ -185,12 +214,8 @@ export class SegmentEncoder {
         throw new MediaError('MEDIA_ENCODE_FAILED', `pts ${pts} does not increase (last ${this.lastPts})`);
       }
       this.lastPts = pts;
-      const yuv = this.converter.convert(frame, pts, TS_TIME_BASE);
-      try {
-        await this.encoder!.encode(yuv);
-      } finally {
-        yuv.free();
-      }
+      // The converter's frame: x264 copies the picture in during encode(), so it is free again after.
+      await this.encoder!.encode(this.converter.convert(frame, pts, TS_TIME_BASE));
       this.result.videoFrames++;
       this.startMuxer();
       this.drainPackets();

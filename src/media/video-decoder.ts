@@ -4,9 +4,11 @@
 // thread is a frame of delay) and the decoder runs in low-delay mode, so a picture comes out of
 // the same call its access unit went into (streams with B-frames still need their reorder delay).
 // Decoding is synchronous: a 512x512 H.264 picture decodes in about a millisecond, less than a
-// thread-pool round trip costs on a busy box.
+// thread-pool round trip costs on a busy box. With a FramePool, pictures are converted straight into
+// pooled buffers (one swscale context per geometry, the crop taken by offsetting the planes): no new
+// 768 KiB buffer per frame. The frames' buffers are then the caller's to give back to the pool.
 import '../polyfill.ts';
-import { Codec, CodecContext, Frame, Packet, Rational, Scaler } from 'node-av';
+import { Codec, CodecContext, Frame, Packet, Rational, Scaler, SoftwareScaleContext } from 'node-av';
 import {
   AV_CODEC_FLAG_LOW_DELAY,
   AV_CODEC_ID_H264,
@@ -15,14 +17,24 @@ import {
   AV_CODEC_ID_MPEG2VIDEO,
   AV_CODEC_ID_MPEG4,
   AV_NOPTS_VALUE,
+  AV_PIX_FMT_RGB24,
+  AV_PIX_FMT_YUV420P,
+  AV_PIX_FMT_YUV422P,
+  AV_PIX_FMT_YUV444P,
+  AV_PIX_FMT_YUVJ420P,
+  AV_PIX_FMT_YUVJ422P,
+  AV_PIX_FMT_YUVJ444P,
   AV_PKT_FLAG_KEY,
   FF_THREAD_SLICE,
+  SWS_BILINEAR,
   type AVPacketFlag,
   type AVCodecID,
+  type AVPixelFormat,
 } from 'node-av/constants';
 import { MediaError } from './errors.ts';
 import { TS_CLOCK_HZ, TS_TIME_BASE, type VideoFrame } from './frame.ts';
-import { coverCrop } from './geometry.ts';
+import type { FramePool } from './frame-pool.ts';
+import { coverCrop, type CropRect } from './geometry.ts';
 import { STREAM_TYPE, type TsUnit } from './ts-demux.ts';
 
 const VIDEO_CODECS = new Map<number, AVCodecID>([
@@ -43,6 +55,95 @@ export interface VideoDecoderOptions {
   height: number;
   /** Decoder threads (slice threads; 0 or 1 = one thread). */
   threads: number;
+  /** Where frame buffers come from (default: a new buffer per frame). */
+  pool?: FramePool;
+}
+
+/** 8-bit planar YUV formats converted by plane offsets: log2 of the chroma subsampling (x, y). */
+const PLANAR_YUV = new Map<AVPixelFormat, [number, number]>([
+  [AV_PIX_FMT_YUV420P, [1, 1]],
+  [AV_PIX_FMT_YUVJ420P, [1, 1]],
+  [AV_PIX_FMT_YUV422P, [1, 0]],
+  [AV_PIX_FMT_YUVJ422P, [1, 0]],
+  [AV_PIX_FMT_YUV444P, [0, 0]],
+  [AV_PIX_FMT_YUVJ444P, [0, 0]],
+]);
+
+/**
+ * Decoded pictures -> RGB24 at the target size, cropped to cover, into a given buffer. The same
+ * swscale conversion node-av's Scaler makes (bilinear, the format's own range; checked equal byte
+ * for byte), without its new buffer per call.
+ *
+ * The picture is first copied into a frame of this converter's own (384 KiB at 512x512, a memcpy):
+ * node-av makes the planes of every new frame buffer visible to JavaScript as new Buffers that it
+ * counts as 384 KiB of V8 external memory until they are collected, so reading the decoder's
+ * frames' planes directly would drive garbage collections as a new buffer per frame does. The
+ * mirror's planes are made once.
+ */
+class RgbConverter {
+  private ctx: SoftwareScaleContext | null = null;
+  private key = '';
+  private mirror: Frame | null = null;
+  private mirrorKey = '';
+  private planes: Buffer[] = [];
+
+  /** A frame of our own with `pic`'s pixels. */
+  private mirrored(pic: Frame): Frame | null {
+    const key = `${pic.format}:${pic.width}x${pic.height}`;
+    if (key !== this.mirrorKey || !this.mirror) {
+      this.mirror?.free();
+      const m = new Frame();
+      m.alloc();
+      m.format = pic.format;
+      m.width = pic.width;
+      m.height = pic.height;
+      if (m.getBuffer() < 0) {
+        m.free();
+        this.mirror = null;
+        return null;
+      }
+      this.mirror = m;
+      this.mirrorKey = key;
+      this.planes = m.data ?? [];
+    }
+    return this.mirror.copy(pic) < 0 ? null : this.mirror;
+  }
+
+  /** Writes `pic` (cropped to `crop`) into `out` (width * height * 3 bytes); false if its format is not a planar YUV one. */
+  convert(pic: Frame, crop: CropRect, width: number, height: number, out: Buffer): boolean {
+    const shift = PLANAR_YUV.get(pic.format as AVPixelFormat);
+    if (!shift) return false;
+    const m = this.mirrored(pic);
+    const planes = this.planes;
+    if (!m || planes.length < 3) return false;
+    const key = `${pic.format}:${crop.width}x${crop.height}:${width}x${height}`;
+    if (key !== this.key || !this.ctx) {
+      this.ctx?.freeContext();
+      this.ctx = new SoftwareScaleContext();
+      this.ctx.getContext(crop.width, crop.height, pic.format as AVPixelFormat, width, height, AV_PIX_FMT_RGB24, SWS_BILINEAR);
+      this.key = key;
+    }
+    const ls = m.linesize;
+    const [sx, sy] = shift;
+    const src = [
+      planes[0].subarray(crop.y * ls[0] + crop.x),
+      planes[1].subarray((crop.y >> sy) * ls[1] + (crop.x >> sx)),
+      planes[2].subarray((crop.y >> sy) * ls[2] + (crop.x >> sx)),
+    ];
+    const ret = this.ctx.scaleSync(src, [ls[0], ls[1], ls[2]], 0, crop.height, [out], [width * 3]);
+    if (ret !== height) throw new MediaError('MEDIA_DECODE_FAILED', `yuv -> rgb24 conversion failed (${ret})`);
+    return true;
+  }
+
+  close(): void {
+    this.ctx?.freeContext();
+    this.ctx = null;
+    this.key = '';
+    this.mirror?.free();
+    this.mirror = null;
+    this.mirrorKey = '';
+    this.planes = [];
+  }
 }
 
 export class VideoDecoder {
@@ -50,6 +151,7 @@ export class VideoDecoder {
   private readonly pkt = new Packet();
   private readonly pic = new Frame();
   private readonly scaler = new Scaler();
+  private readonly rgb = new RgbConverter();
   private closed = false;
   /** Pictures the decoder refused or flagged corrupt since the last call to takeCorrupt(). */
   private corrupt = 0;
@@ -121,16 +223,32 @@ export class VideoDecoder {
         if (pts === AV_NOPTS_VALUE) continue;
         const { width, height } = size;
         const crop = coverCrop(this.pic.width, this.pic.height, width, height);
-        const data = this.scaler.toBufferSync(this.pic, { crop, resize: { width, height }, format: 'rgb' });
-        if (data.length !== width * height * 3) {
-          throw new MediaError('MEDIA_DECODE_FAILED', `scaler returned ${data.length} bytes for ${width}x${height}`);
-        }
-        out.push({ data, width, height, pts, timeBase: TS_TIME_BASE });
+        out.push({ data: this.toRgb(crop, width, height), width, height, pts, timeBase: TS_TIME_BASE });
       } finally {
         this.pic.unref();
       }
     }
     return out;
+  }
+
+  /** The picture in hand as RGB24: into a pooled buffer when there is a pool and the format allows. */
+  private toRgb(crop: CropRect, width: number, height: number): Buffer {
+    const pool = this.opts.pool;
+    if (pool) {
+      const buf = pool.take(width * height * 3);
+      try {
+        if (this.rgb.convert(this.pic, crop, width, height, buf)) return buf;
+      } catch (err) {
+        pool.release(buf);
+        throw err;
+      }
+      pool.release(buf);
+    }
+    const data = this.scaler.toBufferSync(this.pic, { crop, resize: { width, height }, format: 'rgb' });
+    if (data.length !== width * height * 3) {
+      throw new MediaError('MEDIA_DECODE_FAILED', `scaler returned ${data.length} bytes for ${width}x${height}`);
+    }
+    return data;
   }
 
   close(): void {
@@ -140,5 +258,6 @@ export class VideoDecoder {
     this.pkt.free();
     this.pic.free();
     this.scaler.close();
+    this.rgb.close();
   }
 }

@@ -51,7 +51,7 @@ export function identityGraph(size: FrameSize): FrameGraphRunner {
 export function compiledGraphRunner(graph: FrameGraph): FrameGraphRunner {
   return {
     size: { width: graph.width, height: graph.height },
-    run: (data) => graph.run(data),
+    run: (data, _size, out) => graph.run(data, out),
     hold: () => () => undefined,
   };
 }

@@ -6,12 +6,21 @@
 // What it needs from around it is narrow: a graph runner, a SegmentOpener (a trickle publisher, or a
 // file), a frame counter (stats.ts) and a few hooks. The live runner (pipeline.ts) feeds it from its
 // unit queue; the offline `process` command (offline.ts) feeds it a file's segments directly.
+//
+// Frame buffers. A decoded picture is written into a buffer of the stream's FramePool
+// (media/frame-pool.ts) instead of a new 768 KiB one per frame. The buffer goes back to the pool
+// when the frame is done: the graph has run on it and returned, the encoder has converted the
+// graph's output to yuv420p (synchronously, in OutputSegments.video) and every tap has seen it.
+// So a tap (thumbnails) must copy what it keeps, or finish with it before it returns; a graph
+// runner that keeps a frame past its run must copy it (a thread runner moves the buffer away,
+// which the pool notices and drops).
 import '../polyfill.ts';
 import type { MediaConfig, TimelineConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { AudioPassthrough } from '../media/audio-passthrough.ts';
 import type { AudioPacket } from '../media/audio-track.ts';
 import { TS_CLOCK_HZ, type VideoFrame } from '../media/frame.ts';
+import { FramePool } from '../media/frame-pool.ts';
 import { FrameRateCap } from '../media/geometry.ts';
 import type { TsProgram, TsUnit } from '../media/ts-demux.ts';
 import { isDecodableVideo, VideoDecoder } from '../media/video-decoder.ts';
@@ -49,8 +58,12 @@ export interface GraphOutput {
 export interface FrameGraphRunner {
   /** The size frames are decoded at now (a prompt update may change it; new segments follow). */
   readonly size: FrameSize;
-  /** Runs one RGB24 frame of `size`; null when nothing can run it (no worker holds the prompt). */
-  run(data: Uint8Array, size: FrameSize): Promise<GraphOutput | null>;
+  /**
+   * Runs one RGB24 frame of `size`; null when nothing can run it (no worker holds the prompt).
+   * `out`, when given, is a buffer the graph may write its output into (it then answers it as
+   * `data`); it may also answer the input itself, or a buffer of its own.
+   */
+  run(data: Uint8Array, size: FrameSize, out?: Uint8Array): Promise<GraphOutput | null>;
   /** Keeps the graphs for frames of `size` alive until the returned release is called. */
   hold(size: FrameSize): () => void;
 }
@@ -120,6 +133,7 @@ export class StreamProcessing {
   private readonly output: OutputSegments;
   private readonly timeline: PtsRebaser;
   private readonly fpsCap: FrameRateCap;
+  private readonly pool = new FramePool();
   private readonly resumeAfter: bigint | null;
   /** Input segments whose frames may still be on their way to the graph (their size holds). */
   private readonly segsInFlight = new Set<InputSeg>();
@@ -247,6 +261,7 @@ export class StreamProcessing {
     this.releaseSegments();
     this.closeDecoder();
     this.output.close();
+    this.pool.clear();
   }
 
   private async openProgram(program: TsProgram): Promise<void> {
@@ -261,7 +276,7 @@ export class StreamProcessing {
       this.log.warn({ video: program.video }, 'input program has no decodable video stream');
       return;
     }
-    this.decoder = VideoDecoder.open(program.video.streamType, { ...this.opts.graph.size, threads: this.opts.media.decoderThreads });
+    this.decoder = VideoDecoder.open(program.video.streamType, { ...this.opts.graph.size, threads: this.opts.media.decoderThreads, pool: this.pool });
   }
 
   private async flushDecoder(): Promise<void> {
@@ -308,7 +323,21 @@ export class StreamProcessing {
     await this.output.audio(seg, a);
   }
 
+  /**
+   * One decoded picture. Its buffer, and the pool buffer offered to the graph for its output, go
+   * back to the pool once the frame is done (see the header).
+   */
   private async picture(frame: VideoFrame, arrivedAt: number): Promise<void> {
+    const target = { buf: null as Buffer | null };
+    try {
+      await this.pictureNow(frame, arrivedAt, target);
+    } finally {
+      this.pool.release(frame.data);
+      if (target.buf) this.pool.release(target.buf);
+    }
+  }
+
+  private async pictureNow(frame: VideoFrame, arrivedAt: number, target: { buf: Buffer | null }): Promise<void> {
     const seg = this.seg!;
     const counter = this.opts.counter;
     const raw = frame.pts;
@@ -341,8 +370,10 @@ export class StreamProcessing {
     }
     this.hooks.tap?.('input', frame.data, frame.width, frame.height, frame.pts);
     let r: GraphOutput | null;
+    // The output is most often the size of the input; a graph that cannot use the buffer ignores it.
+    target.buf = this.pool.take(frame.data.length);
     try {
-      r = await this.opts.graph.run(frame.data, seg.size);
+      r = await this.opts.graph.run(frame.data, seg.size, target.buf);
     } catch (err) {
       counter.drop(DropReason.graphError);
       this.log.warn({ err, code: errorCode(err), pts: String(frame.pts) }, 'graph run failed; frame dropped');

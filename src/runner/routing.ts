@@ -132,11 +132,11 @@ export class GraphRouter {
     };
   }
 
-  /** Runs one frame through the active prompt's graph; null when no worker holds it. */
-  async run(data: Uint8Array, size: FrameSize): Promise<RunResult | null> {
+  /** Runs one frame through the active prompt's graph (its output maybe into `out`); null when no worker holds it. */
+  async run(data: Uint8Array, size: FrameSize, out?: Uint8Array): Promise<RunResult | null> {
     const promptId = this.active;
     const worker = this.workerFor(promptId);
     if (!worker) return null;
-    return worker.run(promptId, data, size.width, size.height);
+    return worker.run(promptId, data, size.width, size.height, out);
   }
 }

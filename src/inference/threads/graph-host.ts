@@ -45,10 +45,10 @@ export class GraphHost {
     return { handle, ms: performance.now() - t0, outWidth: g.output.width, outHeight: g.output.height, shared };
   }
 
-  async run(handle: number, data: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
+  async run(handle: number, data: Uint8Array, out?: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
     const g = this.handles.get(handle);
     if (!g) throw Object.assign(new Error(`no graph handle ${handle}`), { code: 'GRAPH_DISPOSED' });
-    return g.run(data);
+    return g.run(data, out);
   }
 
   async release(handle: number): Promise<void> {

@@ -50,8 +50,9 @@ export interface GraphRunner {
   readonly alive: boolean;
   onFailure: (err: Error) => void;
   compile(prompt: ResolvedPrompt, width: number, height: number): Promise<CompiledHandle>;
-  /** Runs one RGB24 frame. A thread runner detaches `data`'s buffer (it is transferred). */
-  run(handle: number, data: Uint8Array): Promise<RunResult>;
+  /** Runs one RGB24 frame. A thread runner detaches `data`'s buffer (it is transferred) and ignores
+   *  `out`; the calling thread's runner lets the graph write its output into `out` (FrameGraph.run). */
+  run(handle: number, data: Uint8Array, out?: Uint8Array): Promise<RunResult>;
   release(handle: number): Promise<void>;
   terminate(): Promise<void>;
 }
@@ -82,9 +83,9 @@ export class LocalRunner implements GraphRunner {
     }
   }
 
-  async run(handle: number, data: Uint8Array): Promise<RunResult> {
+  async run(handle: number, data: Uint8Array, out?: Uint8Array): Promise<RunResult> {
     try {
-      return await this.host.run(handle, data);
+      return await this.host.run(handle, data, out);
     } catch (err) {
       throw new WorkerError('GRAPH_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
     }

@@ -150,7 +150,7 @@ export class InferenceWorker {
    * no such prompt (the update replaced it), on the prompt its last frame ran on: the old graph.
    * Routing is the pipeline's; the size says which generation.
    */
-  async run(promptId: string, data: Uint8Array, width: number, height: number): Promise<RunResult> {
+  async run(promptId: string, data: Uint8Array, width: number, height: number, out?: Uint8Array): Promise<RunResult> {
     const gen = this.generationFor(width, height);
     if (!gen) {
       if (!this.has(promptId)) throw new WorkerError('PROMPT_NOT_FOUND', `worker ${this.workerId} holds no prompt ${promptId}`);
@@ -168,7 +168,7 @@ export class InferenceWorker {
     gen.running++;
     gen.lastPromptId = id;
     try {
-      return await this.thread.run(handle, data);
+      return await this.thread.run(handle, data, out);
     } finally {
       gen.running--;
       this.sweep();
