@@ -240,6 +240,9 @@ export class HostedStream {
       this.lastOutputPts = stats.lastOutputPts;
       this.lastInputPts = stats.lastInputPts;
     }
+    // Repeated by every heartbeat once the input is over (an input_ended event lost in a bus outage);
+    // sent before the figures, so a heartbeat showing no more output ends a draining stream at once.
+    if (hb.data.inputEnded) this.onInputEnded(hb.data.inputEnded.reason, hb.data.inputEnded.detail);
     // The machine counts frames across processes and decides when a drained stream ends.
     this.actor.send({
       type: 'FRAME_STATS',
@@ -251,8 +254,6 @@ export class HostedStream {
       latencyP99: stats.latencyP99Ms,
       drops: Object.values(stats.dropsByReason).reduce((a, b) => a + b, 0),
     });
-    // Repeated by every heartbeat once the input is over (an input_ended event lost in a bus outage).
-    if (hb.data.inputEnded) this.onInputEnded(hb.data.inputEnded.reason, hb.data.inputEnded.detail);
     const c = this.snapshot().context;
     this.deps.emit({
       type: 'stats',
