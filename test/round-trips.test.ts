@@ -4,13 +4,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PROMPT } from '../src/inference/stream-prompts.ts';
 import { api, startBody, startNode, type TestNode } from './helpers/runtime-node.ts';
 
-const INVERT = {
-  '1': { class_type: 'LoadTensor', inputs: {} },
-  '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } },
-  '3': { class_type: 'SaveTensor', inputs: { images: ['2', 0] } },
-};
+/** The default prompt: the frame, inverted. */
+const INVERT = DEFAULT_PROMPT;
 const TWICE = {
   '1': { class_type: 'LoadTensor', inputs: {} },
   '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } },

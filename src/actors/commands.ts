@@ -9,6 +9,7 @@ import { StreamStatus } from '../stream-spec.ts';
 import { Reply } from '../transport/worker-protocol.ts';
 
 export const UpdatePromptsParameters = z.object({ width: z.number().int().optional(), height: z.number().int().optional(), warmup: z.boolean().optional() });
+export type UpdatePromptsParameters = z.infer<typeof UpdatePromptsParameters>;
 
 export const StreamCommand = z.discriminatedUnion('type', [
   z.object({ type: z.literal('status') }),

@@ -5,8 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import { SfError, isSfError } from '../errors.ts';
-import { promptsOf, validateStreamPrompts } from '../inference/stream-prompts.ts';
+import { promptLimits, promptsOf, validateStreamPrompts } from '../inference/stream-prompts.ts';
 import {
+  framesOut,
   streamMachine,
   streamStateName,
   workerLimitsFrom,
@@ -259,7 +260,7 @@ export class HostedStream {
       type: 'stats',
       streamId: this.id,
       stats: { fps_in: stats.fpsIn, fps_out: stats.fpsOut, latency_p50_ms: stats.latencyP50Ms, latency_p99_ms: stats.latencyP99Ms, frames_dropped: c.frames.drops },
-      frameCount: c.frameCount,
+      frameCount: framesOut(c),
       latenciesMs: stats.latenciesMs,
       dropsByReason: stats.dropsByReason,
     });
@@ -320,8 +321,7 @@ export class HostedStream {
 
   /** Prompts as a client sent them -> stream prompts (one validation, here where the stream runs); PROMPT_INVALID otherwise. */
   private validate(raw: unknown[]): StreamPrompt[] {
-    const { inference } = this.deps.config;
-    return validateStreamPrompts(raw, { workspace: this.o.workspace, maxNodes: inference.maxPromptNodes, maxPrompts: inference.maxPrompts, testNodes: inference.testNodes });
+    return validateStreamPrompts(raw, promptLimits(this.deps.config.inference, this.o.workspace));
   }
 
   /** A control message that cannot apply: an error event on the stream's `-events` channel, by its process. */
@@ -545,7 +545,7 @@ export class HostedStream {
           architecture: c.architecture,
           width: c.width,
           height: c.height,
-          frameCount: c.frameCount,
+          frameCount: framesOut(c),
           restartCount: c.restartCount,
           degraded: c.degraded,
           activePromptId: c.activePromptId,

@@ -3,12 +3,12 @@
 // and their answers back; the runtime turns them into actor events. What a stream is (its spec and
 // status) is defined once, in src/stream-spec.ts.
 import type { StreamPrompt, StreamSpec, StreamStats, StreamStatus } from '../stream-spec.ts';
-import type { UpdatePromptsResult, WorkspaceInfo } from './commands.ts';
+import type { UpdatePromptsParameters, UpdatePromptsResult, WorkspaceInfo } from './commands.ts';
 
 export interface UpdatePromptsRequest {
   /** As the client sent them (each a ComfyUI prompt object or its JSON text); validated where the stream runs. */
   prompts: unknown[];
-  parameters?: { width?: number; height?: number; warmup?: boolean };
+  parameters?: UpdatePromptsParameters;
 }
 
 export interface ActorSummary {

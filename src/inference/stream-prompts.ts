@@ -1,6 +1,7 @@
 // Turns the prompt fields of a request into validated stream prompts, or a 400 that names every
 // failing node and input. Nothing starts or changes when a prompt is refused.
 import { ComfyPrompt, type StreamPrompt } from '../stream-spec.ts';
+import type { InferenceConfig } from '../config.ts';
 import { SfError } from '../errors.ts';
 import { validatePrompt } from '../inference/validate.ts';
 
@@ -21,7 +22,19 @@ export function promptsOf(body: { prompt?: unknown; prompts?: unknown }): unknow
   return [];
 }
 
-export function validateStreamPrompts(raw: unknown[], opts: { workspace: string; maxNodes: number; maxPrompts: number; testNodes?: boolean }): StreamPrompt[] {
+export interface PromptLimits {
+  workspace: string;
+  maxNodes: number;
+  maxPrompts: number;
+  testNodes?: boolean;
+}
+
+/** The limits a node validates stream prompts with: its inference settings, in `workspace`. */
+export function promptLimits(inference: Readonly<InferenceConfig>, workspace: string): PromptLimits {
+  return { workspace, maxNodes: inference.maxPromptNodes, maxPrompts: inference.maxPrompts, testNodes: inference.testNodes };
+}
+
+export function validateStreamPrompts(raw: unknown[], opts: PromptLimits): StreamPrompt[] {
   if (raw.length > opts.maxPrompts) {
     throw new SfError('BAD_REQUEST', `Too many prompts: ${raw.length} (at most ${opts.maxPrompts})`);
   }

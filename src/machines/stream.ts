@@ -7,7 +7,7 @@
 //   STOP / INPUT_ENDED -> stopping -> terminated;  OUTPUT_FAILED / a failed worker -> stopping -> failed
 import { and, assign, enqueueActions, fromCallback, setup, type SnapshotFrom } from 'xstate';
 import { ActorNotProvidedError, errorMessage } from './errors.ts';
-import type { Architecture, StreamSpec } from '../stream-spec.ts';
+import type { StreamSpec } from '../stream-spec.ts';
 import { defaultEnv, type MachineEnv, type WorkerLimits } from './limits.ts';
 import {
   workerMachine,
@@ -112,16 +112,10 @@ interface PendingPromptUpdate {
 }
 
 /** The spec as the machine keeps it (src/stream-spec.ts: every field present, absent URLs undefined). */
-export interface StreamSpecFields {
-  id: string;
-  subscribeUrl: string;
-  publishUrl: string;
+export type StreamSpecFields = Omit<StreamSpec, 'prompts' | 'controlUrl' | 'eventsUrl'> & {
   controlUrl: string | undefined;
   eventsUrl: string | undefined;
-  width: number;
-  height: number;
-  architecture: Architecture;
-}
+};
 
 export interface StreamContext extends StreamSpecFields {
   prompts: StreamPrompt[];
@@ -131,9 +125,10 @@ export interface StreamContext extends StreamSpecFields {
   workers: Record<string, WorkerRecord>;
   /** Next index for a worker id (`w<n>`); ids are never reused within a stream. */
   nextWorker: number;
-  frameCount: number;
+  /** Frames and drops across the stream's processes (the status's frame count and drops). */
   frames: FrameCounter;
-  stats: Omit<FrameStats, 'frameCount' | 'pid'> | undefined;
+  /** The latest rates; undefined until the first FRAME_STATS. */
+  stats: Omit<FrameStats, 'frameCount' | 'pid' | 'drops'> | undefined;
   /** Why the stream will end once its last frames are out (set while `draining`). */
   pendingEnd: 'input_ended' | 'input_timeout' | undefined;
   restartCount: number;
@@ -446,7 +441,7 @@ const streamSetup = setup({
       const f = context.frames;
       const base = pid !== undefined && f.pid !== undefined && pid !== f.pid ? f.base + f.processFrames : f.base;
       const frames: FrameCounter = { pid: pid ?? f.pid, processFrames: frameCount, base, drops: f.drops + drops };
-      return { frames, frameCount: base + frameCount, stats: { ...rates, drops: frames.drops }, updatedAt: context.env.now() };
+      return { frames, stats: rates, updatedAt: context.env.now() };
     }),
     holdEnd: assign((_, p: { reason: 'input_ended' | 'input_timeout' }) => ({ pendingEnd: p.reason })),
     endAsPending: assign(({ context }) => ({ endReason: context.endReason ?? context.pendingEnd ?? 'input_ended' })),
@@ -523,7 +518,6 @@ export const streamMachine = streamSetup.createMachine({
       env,
       workers: {},
       nextWorker: 0,
-      frameCount: 0,
       frames: { pid: undefined, processFrames: 0, base: 0, drops: 0 },
       stats: undefined,
       pendingEnd: undefined,
@@ -695,7 +689,7 @@ export interface StreamStatusData extends StreamSpecFields {
   promptIds: string[];
   activePromptId: string | undefined;
   frameCount: number;
-  stats: Omit<FrameStats, 'frameCount'> | undefined;
+  stats: Omit<FrameStats, 'frameCount' | 'pid'> | undefined;
   restartCount: number;
   workers: WorkerRecord[];
   endReason: StreamContext['endReason'];
@@ -706,6 +700,11 @@ export interface StreamStatusData extends StreamSpecFields {
   degradedSince: number | undefined;
   endedAt: number | undefined;
   updatedAt: number;
+}
+
+/** Frames the stream has output, over all its processes. */
+export function framesOut(c: Pick<StreamContext, 'frames'>): number {
+  return c.frames.base + c.frames.processFrames;
 }
 
 export function streamStatus(snapshot: StreamSnapshot): StreamStatusData {
@@ -725,8 +724,8 @@ export function streamStatus(snapshot: StreamSnapshot): StreamStatusData {
     architecture: c.architecture,
     promptIds: c.prompts.map((p) => p.id),
     activePromptId: c.activePromptId,
-    frameCount: c.frameCount,
-    stats: c.stats,
+    frameCount: framesOut(c),
+    stats: c.stats && { ...c.stats, drops: c.frames.drops },
     restartCount: c.restartCount,
     workers: Object.values(c.workers),
     endReason: c.endReason,

@@ -8,7 +8,7 @@ import { ARCHITECTURE_NAMES, architectureOf, StreamStatus } from '../../stream-s
 import type { Config } from '../../config.ts';
 import { SfError } from '../../errors.ts';
 import { assertHostsAllowed } from '../allowed-hosts.ts';
-import { DEFAULT_PROMPT, promptsOf, validateStreamPrompts } from '../../inference/stream-prompts.ts';
+import { DEFAULT_PROMPT, promptLimits, promptsOf, validateStreamPrompts } from '../../inference/stream-prompts.ts';
 import {
   ErrorBody,
   GlobalStatusResponse,
@@ -37,12 +37,7 @@ const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody,
 export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base, { config, runtime }) => {
   const app = base.withTypeProvider<ZodTypeProvider>();
   const idParams = idParamsSchema(config.http);
-  const promptLimits = {
-    workspace: runtime.workspace,
-    maxNodes: config.inference.maxPromptNodes,
-    maxPrompts: config.inference.maxPrompts,
-    testNodes: config.inference.testNodes,
-  };
+  const limits = promptLimits(config.inference, runtime.workspace);
 
   async function mustGet(id: string): Promise<StreamStatus> {
     const s = await runtime.getStream(id);
@@ -61,7 +56,7 @@ export const streamRoutes: FastifyPluginAsync<StreamRoutesOptions> = async (base
     const id = b.gateway_request_id ?? b.request_id ?? b.stream_id;
     if (!id) throw new SfError('BAD_REQUEST', 'body.gateway_request_id: required (or request_id / stream_id)');
     const raw = promptsOf(b.params);
-    const prompts = validateStreamPrompts(raw.length ? raw : [DEFAULT_PROMPT], promptLimits);
+    const prompts = validateStreamPrompts(raw.length ? raw : [DEFAULT_PROMPT], limits);
     assertHostsAllowed(
       { subscribe_url: b.subscribe_url, publish_url: b.publish_url, control_url: b.control_url, events_url: b.events_url },
       config.http.allowedHosts,
