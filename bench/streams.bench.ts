@@ -242,6 +242,7 @@ export default {
         logLevel: 'error',
         inference: { workspace },
         actors: { maxStreams: MAX_STREAMS + 2, heartbeatIntervalMs: 500, heartbeatMisses: 6, endedStreamRetentionMs: 0 },
+        cluster: { cpuTarget: 16 },
       });
       const clip = join(dir, 'clip.ts');
       await run('ffmpeg', [

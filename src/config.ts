@@ -303,6 +303,27 @@ export const DashboardConfigSchema = z.object({
   thumbnails: ThumbnailConfigSchema.default(ThumbnailConfigSchema.parse({})),
 });
 
+export const ClusterConfigSchema = z.object({
+  /** A node whose heartbeat is older than this is dead: the others take its streams over. */
+  leaseMs: z.number().int().positive().default(3_000),
+  /** How often a node looks for dead nodes' streams (and checks it still owns its own). */
+  checkIntervalMs: z.number().int().positive().default(500),
+  /** A dead node's stream is claimed first by the node placement picks for it; the others try after this. */
+  failoverBackupMs: z.number().int().min(0).default(1_000),
+  /** Share of the node's cores its streams may use: capacity = cores x this / CPU per stream (above 1
+   *  oversubscribes the cores: benchmarks that look for the count where real time breaks). */
+  cpuTarget: z.number().positive().max(16).default(0.8),
+  /** Cores one stream is assumed to use until the node has measured its own (30 fps 512x512 here: about 0.2). */
+  streamCpuEstimate: z.number().positive().default(0.25),
+  /** Share of the machine's free memory its streams may use, and the memory assumed per stream until measured. */
+  memoryTarget: z.number().positive().max(1).default(0.8),
+  streamMemoryEstimateBytes: z.number().int().positive().default(256 * MiB),
+  /** How often the owner writes where each stream's output got to into its record (for a takeover). */
+  progressIntervalMs: z.number().int().positive().default(2_000),
+  /** Drain: how long the node waits for another to run a stream before it gives up on handing it over. */
+  handoverTimeoutMs: z.number().int().positive().default(30_000),
+});
+
 export const ConfigSchema = z.object({
   nodeId: z.string().default('node-1'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -314,17 +335,18 @@ export const ConfigSchema = z.object({
   runner: RunnerConfigSchema.default(RunnerConfigSchema.parse({})),
   http: HttpConfigSchema.default(HttpConfigSchema.parse({})),
   dashboard: DashboardConfigSchema.default(DashboardConfigSchema.parse({})),
+  cluster: ClusterConfigSchema.default(ClusterConfigSchema.parse({})),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-/** The sections a worker process reads (src/runner): it gets these, not the node's HTTP settings (its token). */
-export const WorkerConfigSchema = ConfigSchema.omit({ http: true });
+/** The sections a worker process reads (src/runner): it gets these, not the node's HTTP settings (its token) or cluster policy. */
+export const WorkerConfigSchema = ConfigSchema.omit({ http: true, cluster: true });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
 /** What a node hands each worker process of its configuration. */
 export function workerConfig(config: Readonly<Config>): WorkerConfig {
-  const { http: _http, ...rest } = config;
+  const { http: _http, cluster: _cluster, ...rest } = config;
   return rest;
 }
 export type TrickleConfig = z.infer<typeof TrickleConfigSchema>;
@@ -336,6 +358,7 @@ export type HttpConfig = z.infer<typeof HttpConfigSchema>;
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
 export type DashboardConfig = z.infer<typeof DashboardConfigSchema>;
 export type ThumbnailConfig = z.infer<typeof ThumbnailConfigSchema>;
+export type ClusterConfig = z.infer<typeof ClusterConfigSchema>;
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 export type ConfigInput = DeepPartial<Config>;

@@ -53,7 +53,8 @@ export const ERROR_CODES = {
     error: 'Service Unavailable',
     doc: 'The edge already serves as many live dashboard feeds or video relays as `dashboard.maxFeedClients` / `dashboard.maxVideoRelays` allow.',
   },
-  NO_CAPACITY: { layer: 'api', status: 503, error: 'Service Unavailable', doc: 'This node runs its maximum number of streams, or is not ready.' },
+  NO_CAPACITY: { layer: 'api', status: 503, error: 'Service Unavailable', doc: 'No node of the cluster has room for another stream (each is full by its measured capacity, draining or not ready); the message says why for each.' },
+  NODE_NOT_FOUND: { layer: 'api', status: 404, error: 'Not Found', doc: 'No live node with that id in the cluster.' },
   START_TIMEOUT: { layer: 'api', status: 504, error: 'Gateway Timeout', doc: 'The stream did not reach `running` in time; `state` says where it got.' },
 
   // ---- a worker process's replies to ProcCommands (besides PROMPT_INVALID, PROMPT_REJECTED,

@@ -81,6 +81,33 @@ export type StreamSpec = z.infer<typeof StreamSpec>;
 export const StreamRecordSpec = StreamSpec.omit({ id: true });
 export type StreamRecordSpec = z.infer<typeof StreamRecordSpec>;
 
+/** How far a stream's output got (its owner writes it now and then, and when it hands the stream over). */
+export const StreamProgress = z.object({
+  lastOutputPts: z.string(),
+  lastInputPts: z.string().optional(),
+  at: z.number(),
+});
+export type StreamProgress = z.infer<typeof StreamProgress>;
+
+/** A stream's record on the bus KV (key: its id): the desired state, its owner node and epoch. */
+export const StreamRecord = z.object({
+  id: z.string(),
+  owner: z.string(),
+  epoch: z.number().int(),
+  phase: z.enum(['active', 'ended']),
+  request: StreamRecordSpec,
+  progress: StreamProgress.optional(),
+  updatedAt: z.number(),
+});
+export type StreamRecord = z.infer<typeof StreamRecord>;
+
+/** Where a record stands for the copy of a stream run as `owner` at `epoch`. */
+export function fenceVerdict(r: Pick<StreamRecord, 'owner' | 'epoch' | 'phase'>, owner: string, epoch: number): 'owned' | 'lost' | 'waiting' {
+  if (r.epoch > epoch || (r.epoch === epoch && r.owner !== owner)) return 'lost';
+  if (r.epoch === epoch) return 'owned';
+  return 'waiting';
+}
+
 /** What a worker process needs of the spec to run the stream's media path, plus where to resume. */
 export const PipelineSpec = StreamSpec.pick({ subscribeUrl: true, publishUrl: true, controlUrl: true, eventsUrl: true, width: true, height: true }).extend({
   streamId: z.string(),
@@ -92,6 +119,12 @@ export const PipelineSpec = StreamSpec.pick({ subscribeUrl: true, publishUrl: tr
   resumeAfterPts: z.string().optional(),
   /** The input (raw 33-bit) pts of that frame: the new process continues the old one's timeline from it. */
   resumeAfterInputPts: z.string().optional(),
+  /**
+   * In a cluster: output is written only while the stream's record (StreamRecord) names this owner at
+   * this epoch. Before that (a copy started ahead of a hand-over) frames are read and dropped; once a
+   * newer epoch or another owner holds it (a takeover) the output stops at once, untouched.
+   */
+  fence: z.object({ owner: z.string(), epoch: z.number().int() }).optional(),
 });
 export type PipelineSpec = z.infer<typeof PipelineSpec>;
 
@@ -118,6 +151,8 @@ export type StreamStats = z.infer<typeof StreamStats>;
 
 export const StreamStatus = z.object({
   request_id: z.string(),
+  /** The node running the stream (in a cluster, any node's edge answers for every stream). */
+  node_id: z.string().optional(),
   running: z.boolean(),
   state: z.string(),
   subscribe_url: z.string(),

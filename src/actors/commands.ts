@@ -5,7 +5,7 @@
 // node answers the same.
 import { z } from 'zod';
 import { isErrorCode, SfError } from '../errors.ts';
-import { StreamStatus } from '../stream-spec.ts';
+import { StreamSpec, StreamStatus } from '../stream-spec.ts';
 import { Reply } from '../transport/worker-protocol.ts';
 
 export const UpdatePromptsParameters = z.object({ width: z.number().int().optional(), height: z.number().int().optional(), warmup: z.boolean().optional() });
@@ -67,3 +67,20 @@ export function unwrapReply<R>(raw: unknown, schema: z.ZodType<R>): R {
   if (!result.success) throw new SfError('BAD_REPLY', `a reply does not match its schema: ${result.error.issues[0]?.message ?? ''}`);
   return result.data;
 }
+
+/** The inbox protocol of a node (subjects.nodeCmd): what placement, hand-over and drain ask of it. */
+export const NodeCommand = z.discriminatedUnion('type', [
+  /** Run this stream here (placement chose this node); answers once it runs, like POST /stream/start. */
+  z.object({ type: z.literal('start'), spec: StreamSpec }),
+  /** Start a copy of the stream ahead of a hand-over (its output waits until the record names this node); answers once it runs. */
+  z.object({ type: z.literal('adopt'), id: z.string() }),
+  /** Stop taking streams, hand every stream to other nodes, then leave. Answers at once. */
+  z.object({ type: z.literal('drain') }),
+]);
+export type NodeCommand = z.infer<typeof NodeCommand>;
+
+export const NodeCommandResult = {
+  start: z.object({ status: StreamStatus }),
+  adopt: z.object({ epoch: z.number().int() }),
+  drain: z.object({ streams: z.number().int() }),
+} satisfies Record<NodeCommand['type'], z.ZodType>;

@@ -18,7 +18,7 @@ import {
 } from '../machines/index.ts';
 import type { BusMsg, BusSubscription } from '../transport/bus.ts';
 import { subjectPatterns, subjects } from '../transport/subjects.ts';
-import type { PipelineSpec, StreamPrompt, StreamSpec, StreamStatus } from '../stream-spec.ts';
+import type { PipelineSpec, StreamProgress, StreamPrompt, StreamSpec, StreamStatus } from '../stream-spec.ts';
 import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type ProcCommand } from '../transport/worker-protocol.ts';
 import { applyPromptsLogic } from './apply-prompts.ts';
 import { attachSharedWorkerLogic } from './attach-shared-worker.ts';
@@ -64,6 +64,12 @@ export interface HostedStreamOptions {
   epoch: number;
   /** The workspace the stream's prompts resolve models in. */
   workspace: string;
+  /** In a cluster: the stream's processes write output only while its record names this node at `epoch`. */
+  fenced: boolean;
+  /** Where the output of an earlier owner got to (a takeover): the first process resumes after it. */
+  progress?: StreamProgress;
+  /** Writes changed prompts or size into the stream's record, before they are applied. */
+  persist(change: { prompts: StreamPrompt[]; width?: number; height?: number }): Promise<void>;
   /** Called once when the stream reached terminated or failed. */
   onEnded(s: HostedStream): void;
   /** An ended stream whose id is started again: drop it now. */
@@ -84,6 +90,7 @@ export class HostedStream {
   private lastState: string | undefined;
   private lastWorkerStates = new Map<string, { state: string; restarts: number }>();
   private ended: Promise<void>;
+  private abandoned = false;
   private resolveEnded!: () => void;
   /** The stream's output (and events) channels exist: settles soon after start(), never rejects. */
   channelsOpened: Promise<void> = Promise.resolve();
@@ -93,6 +100,8 @@ export class HostedStream {
   constructor(private readonly o: HostedStreamOptions) {
     this.id = o.req.id;
     this.epoch = o.epoch;
+    this.lastOutputPts = o.progress?.lastOutputPts;
+    this.lastInputPts = o.progress?.lastInputPts;
     this.deps = o.deps;
     this.log = o.deps.logger.child({ streamId: this.id });
     this.ended = new Promise((resolve) => {
@@ -161,7 +170,29 @@ export class HostedStream {
   }
 
   status(): StreamStatus {
-    return toStreamStatus(this.snapshot());
+    return { ...toStreamStatus(this.snapshot()), node_id: this.deps.config.nodeId };
+  }
+
+  /** Where the output got to, for the record (undefined before the first output). */
+  progress(): StreamProgress | undefined {
+    if (this.lastOutputPts === undefined) return undefined;
+    return { lastOutputPts: this.lastOutputPts, ...(this.lastInputPts !== undefined ? { lastInputPts: this.lastInputPts } : {}), at: Date.now() };
+  }
+
+  /**
+   * Another node owns the stream now (a takeover or a hand-over): this copy goes at once, without
+   * a word to the stream's channels (they are the new owner's). The caller ends its processes.
+   */
+  abandon(): void {
+    if (this.abandoned) return;
+    this.abandoned = true;
+    this.log.warn({ epoch: this.epoch }, 'the stream is owned by another node now: this copy stops');
+    this.dispose();
+    this.resolveEnded();
+  }
+
+  get isAbandoned(): boolean {
+    return this.abandoned;
   }
 
   pipelineConfig(size: { width: number; height: number }): PipelineSpec {
@@ -177,6 +208,7 @@ export class HostedStream {
       activePromptId: c.activePromptId ?? c.prompts[0]?.id ?? '',
       ...(this.lastOutputPts !== undefined ? { resumeAfterPts: this.lastOutputPts } : {}),
       ...(this.lastOutputPts !== undefined && this.lastInputPts !== undefined ? { resumeAfterInputPts: this.lastInputPts } : {}),
+      ...(this.o.fenced ? { fence: { owner: this.deps.config.nodeId, epoch: this.epoch } } : {}),
     };
   }
 
@@ -205,7 +237,7 @@ export class HostedStream {
   }
 
   private markEnded(): void {
-    if (this.endedAt !== undefined) return;
+    if (this.endedAt !== undefined || this.abandoned) return;
     this.endedAt = Date.now();
     // Events and heartbeats are over; the inbox stays so clients can read why it ended.
     for (const sub of this.subs.slice(1)) sub.unsubscribe();
@@ -236,6 +268,8 @@ export class HostedStream {
     if (this.isEnded()) return;
     const hb = WorkerHeartbeat.safeParse(m.json());
     if (!hb.success || hb.data.workerId !== this.statsWorker()) return;
+    // Another node's copy of the stream (a hand-over) reports on the same subject: only our processes count.
+    if (!Object.values(this.snapshot().context.workers).some((w) => w.pid === hb.data.pid)) return;
     const { stats, pid } = hb.data;
     if (stats.lastOutputPts !== undefined) {
       this.lastOutputPts = stats.lastOutputPts;
@@ -444,6 +478,8 @@ export class HostedStream {
     const requestId = randomUUID();
     const t0 = performance.now();
     const { width, height, warmup } = req.parameters ?? {};
+    // The record first: a node that takes the stream over runs it with these prompts.
+    await this.o.persist({ prompts: req.prompts, ...(width !== undefined ? { width } : {}), ...(height !== undefined ? { height } : {}) });
     const answer = this.waitEmitted<Extract<StreamEmitted, { type: 'PROMPTS_UPDATED' }>>(
       'PROMPTS_UPDATED',
       (e) => e.requestId === requestId,

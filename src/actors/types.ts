@@ -4,6 +4,7 @@
 // status) is defined once, in src/stream-spec.ts.
 import type { StreamPrompt, StreamSpec, StreamStats, StreamStatus } from '../stream-spec.ts';
 import type { UpdatePromptsParameters, UpdatePromptsResult, WorkspaceInfo } from './commands.ts';
+import type { NodeView } from './cluster-view.ts';
 
 export interface UpdatePromptsRequest {
   /** As the client sent them (each a ComfyUI prompt object or its JSON text); validated where the stream runs. */
@@ -73,6 +74,10 @@ export interface StreamRuntime {
   readiness(): { ready: boolean; reasons: string[]; capacity: number; running: number };
   /** This node: id, capacity, load, last heartbeat. */
   nodeInfo(): NodeSummary;
+  /** Every node of the cluster as this node's view has it (no round trip). */
+  nodes(): NodeView[];
+  /** Asks node `nodeId` (this one or another) to hand its streams to other nodes and leave; NODE_NOT_FOUND if none answers. */
+  drainNode(nodeId: string): Promise<{ streams: number }>;
   /** The latest thumbnail of a stream's input or output, if one arrived lately. */
   thumbnail(streamId: string, side: 'input' | 'output'): Thumbnail | undefined;
   onThumbnail(listener: (t: Thumbnail) => void): () => void;

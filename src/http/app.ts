@@ -14,6 +14,7 @@ import { createHttpMetrics } from './metrics.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inspectRoutes } from './routes/inspect.ts';
+import { nodeRoutes } from './routes/nodes.ts';
 import { objectInfoRoutes } from './routes/object-info.ts';
 import { streamMediaRoutes } from './routes/stream-media.ts';
 import { streamRoutes } from './routes/streams.ts';
@@ -134,6 +135,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(healthRoutes, { config, runtime, version: SERVICE_VERSION, metrics });
   await app.register(objectInfoRoutes, { workspace: runtime.workspace, testNodes: config.inference.testNodes });
   await app.register(inspectRoutes, { runtime });
+  await app.register(nodeRoutes, { runtime });
   const relays = { open: 0, closers: new Set<() => void>() };
   // Long-lived responses (the dashboard feed, output relays) end before the server waits for its
   // connections to close, so they never hold a shutdown up.

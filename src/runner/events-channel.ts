@@ -63,6 +63,14 @@ export class EventsChannel {
     this.markIdle();
   }
 
+  /** Stops at once, leaving the channel to the stream's new owner (nothing queued is sent). */
+  async abandon(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    (await this.publisher).abandon();
+  }
+
   /** Sends what is queued (bounded by the publisher's retries), then deletes the channel. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -94,6 +94,9 @@ export class WorkerHost {
           threads: this.threads,
           log: this.o.log,
           pid: this.o.pid ?? process.pid,
+          onFenced: (id) => {
+            if (this.pipelines.get(id) === p) this.pipelines.delete(id);
+          },
         });
         this.pipelines.set(cmd.stream.streamId, p);
         return { opened: true };
@@ -119,12 +122,12 @@ export class WorkerHost {
     }
   }
 
-  /** Closes every pipeline and inference thread (idempotent). */
-  closeAll(): Promise<void> {
+  /** Closes every pipeline and inference thread (idempotent); `nodeGone`: the node died (StreamPipeline.leave). */
+  closeAll(opts: { nodeGone?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       const all = [...this.pipelines.values()];
       this.pipelines.clear();
-      await Promise.allSettled(all.map((p) => p.close()));
+      await Promise.allSettled(all.map((p) => (opts.nodeGone ? p.leave() : p.close())));
       await this.threads.closeAll();
     })();
     return this.closing;

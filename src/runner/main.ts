@@ -59,14 +59,14 @@ async function main(): Promise<void> {
   const host = new WorkerHost({ bus, config: env.config, log, onFatal: (err) => fatal('inference thread died', err) });
 
   let exiting = false;
-  const shutdown = async (why: string, code = 0): Promise<void> => {
+  const shutdown = async (why: string, code = 0, nodeGone = false): Promise<void> => {
     if (exiting) return;
     exiting = true;
     log.info({ why }, 'worker process shutting down');
     // A stuck close must not leave the process behind: the runtime's own grace bounds it too.
     const guard = setTimeout(() => process.exit(code), env.config.actors.workerStopGraceMs);
     guard.unref();
-    await host.closeAll().catch((err: unknown) => log.error({ err }, 'closing pipelines failed'));
+    await host.closeAll({ nodeGone }).catch((err: unknown) => log.error({ err }, 'closing pipelines failed'));
     await bus.flush().catch(() => undefined);
     await bus.close().catch(() => undefined);
     process.exit(code);
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
   // Forked with an IPC channel: the parent going away closes it.
-  if (process.connected) process.once('disconnect', () => void shutdown('parent disconnected'));
+  if (process.connected) process.once('disconnect', () => void shutdown('parent disconnected', 0, true));
   void bus.closed.then(() => void shutdown('bus closed'));
 
   const inbox = bus.subscribe(subjects.procCmd(env.procId));

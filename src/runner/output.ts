@@ -9,7 +9,9 @@ import type { Logger } from '../log.ts';
 import type { AudioPacket, AudioTrack } from '../media/audio-track.ts';
 import { SegmentEncoder, YuvConverter, type SegmentSink } from '../media/encode.ts';
 import type { VideoFrame } from '../media/frame.ts';
+import { TsDemuxer } from '../media/ts-demux.ts';
 import { TricklePublisher, type SegmentWriter } from '../transport/trickle/publisher.ts';
+import { TrickleSubscriber } from '../transport/trickle/subscriber.ts';
 import { TrickleError } from '../transport/trickle/errors.ts';
 import { simpleRequest } from '../transport/trickle/http-client.ts';
 import { H_LATEST, joinUrl } from '../transport/trickle/protocol.ts';
@@ -22,6 +24,49 @@ export async function channelNextSeq(url: string, config: TrickleConfig): Promis
   const latest = r.headers[H_LATEST.toLowerCase()];
   const n = Number(typeof latest === 'string' ? latest : r.body.trim());
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+/**
+ * The pts of the last video frame already on the channel (in its newest segments, read back as any
+ * subscriber would), or null when it holds none. A stream taken over from another node resumes after
+ * it, so its output pts stay strictly increasing whatever the old owner got out before it stopped.
+ * Each read is bounded by `timeoutMs` (a segment whose writer vanished ends when the server says so).
+ */
+export async function channelTailPts(url: string, config: TrickleConfig, timeoutMs: number): Promise<bigint | null> {
+  const next = await channelNextSeq(url, config);
+  for (let seq = next - 1; seq >= Math.max(0, next - 3); seq--) {
+    const pts = await segmentLastVideoPts(url, seq, config, timeoutMs);
+    if (pts !== null) return pts;
+  }
+  return null;
+}
+
+async function segmentLastVideoPts(url: string, seq: number, config: TrickleConfig, timeoutMs: number): Promise<bigint | null> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const sub = new TrickleSubscriber(url, { start: seq, config, waitForChannel: 0, signal: ac.signal });
+  const demux = new TsDemuxer({ maxPesBytes: 64 * 1024 * 1024 });
+  let last: bigint | null = null;
+  const note = (events: ReturnType<TsDemuxer['push']>) => {
+    for (const e of events) if (e.type === 'unit' && e.unit.kind === 'video' && e.unit.pts !== null && (last === null || e.unit.pts > last)) last = e.unit.pts;
+  };
+  try {
+    for await (const seg of sub) {
+      try {
+        for await (const chunk of seg.body) note(demux.push(chunk, 0));
+      } catch {
+        // cut short: what arrived counts
+      }
+      note(demux.endSegment(0));
+      break;
+    }
+  } catch {
+    // gone, or not there any more
+  } finally {
+    clearTimeout(timer);
+    sub.close();
+  }
+  return last;
 }
 
 /** Opens a publisher on `url` continuing its sequence. */

@@ -24,8 +24,9 @@ import { followControl } from './control-channel.ts';
 import { DegradedWatch } from './degraded.ts';
 import { errorCode } from './errors.ts';
 import { readInput, type InputEvent } from './input.ts';
-import { openPublisher, trickleFailure } from './output.ts';
+import { channelTailPts, openPublisher, trickleFailure, type SegmentOpener } from './output.ts';
 import { DropReason, StreamProcessing } from './processing.ts';
+import { OutputFence } from './fence.ts';
 import { StreamReporter } from './reporting.ts';
 import { GraphRouter } from './routing.ts';
 import { FrameStats } from './stats.ts';
@@ -44,6 +45,8 @@ export interface PipelineDeps {
   log: Logger;
   /** Reported in heartbeats. */
   pid: number;
+  /** The stream's record names another copy now (the pipeline closes itself). */
+  onFenced?: (streamId: string) => void;
 }
 
 type Item = InputEvent;
@@ -71,6 +74,9 @@ export class StreamPipeline {
   private readonly thumbs: ThumbnailTap | null;
   private readonly resumeAfter: bigint | null;
   private readonly resumeAfterInput: bigint | null;
+  /** In a cluster: output only while the stream's record names this copy (fence.ts). */
+  private readonly fence: OutputFence | null;
+  private fenced = false;
   private started = false;
   private closed = false;
   private inputEnded: WorkerHeartbeat['inputEnded'] = undefined;
@@ -98,6 +104,10 @@ export class StreamPipeline {
     this.resumeAfter = cfg.resumeAfterPts !== undefined && /^-?\d+$/.test(cfg.resumeAfterPts) ? BigInt(cfg.resumeAfterPts) : null;
     this.resumeAfterInput = cfg.resumeAfterInputPts !== undefined && /^\d+$/.test(cfg.resumeAfterInputPts) ? BigInt(cfg.resumeAfterInputPts) : null;
     this.lag = new LagWatch(deps.config.runner.maxBusyMs, TS_CLOCK_HZ / 1000);
+    this.fence = cfg.fence
+      ? new OutputFence(deps.bus, deps.config.bus.streamsBucket, cfg.streamId, cfg.fence.owner, cfg.fence.epoch, () => this.fencedOut(), this.log)
+      : null;
+    void this.fence?.start();
     this.thumbs = ThumbnailTap.create(cfg.streamId, deps.bus, deps.config.dashboard.thumbnails, this.log);
     const actors = deps.config.actors;
     const runner = deps.config.runner;
@@ -212,6 +222,30 @@ export class StreamPipeline {
     return { removed: true };
   }
 
+  /** The record names another copy now: stop writing at once (nothing more reaches the output
+   *  channel, which stays open for its new owner) and close. */
+  private fencedOut(): void {
+    if (this.closed) return;
+    this.fenced = true;
+    this.report.mute();
+    this.publisher?.abandon();
+    this.deps.onFenced?.(this.streamId);
+    void this.close();
+  }
+
+  /**
+   * The node that runs this process is gone. A fenced stream (a cluster) stops without touching its
+   * channels: another node takes it over and continues them. Otherwise it closes as usual.
+   */
+  async leave(): Promise<void> {
+    if (this.fence) {
+      this.fenced = true;
+      this.report.mute();
+      this.publisher?.abandon();
+    }
+    await this.close();
+  }
+
   /** Stops everything: input, the open output segment (finished), output channel DELETE, workers. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -226,8 +260,12 @@ export class StreamPipeline {
     this.processing?.releaseSegments();
     // A last heartbeat carries the final window's figures (drops included) and the last pts.
     if (this.router.count) this.report.heartbeat(this.router.workerIds, this.router.activePromptId, this.snapshotForHeartbeat(), this.inputEnded);
-    await this.publisher?.close().catch((err: unknown) => this.log.warn({ err }, 'closing the output channel failed'));
-    this.sendStatus();
+    if (this.fenced) this.publisher?.abandon();
+    else {
+      await this.publisher?.close().catch((err: unknown) => this.log.warn({ err }, 'closing the output channel failed'));
+      this.sendStatus();
+    }
+    this.fence?.stop();
     await this.report.close();
     for (const w of this.router.removeAll()) {
       await w.dispose().catch(() => undefined);
@@ -249,11 +287,37 @@ export class StreamPipeline {
     this.started = true;
     this.log.info({ activePromptId: this.router.activePromptId, ...this.router.size }, 'media path starts');
     // The input starts at once; the publisher's first answer (the channel's next seq) arrives while
-    // the first units come in.
-    const ready = openPublisher(this.cfg.publishUrl, { config: this.deps.config.trickle, logger: this.log }).then((p) => {
-      this.publisher = p;
-      this.processing = this.newProcessing(p);
-    });
+    // the first units come in. A fenced copy opens its output only once its record names it (at
+    // once for a stream this node claimed; at the hand-over for a copy started ahead of one), and
+    // resumes after the output its predecessor recorded.
+    let ready: Promise<void>;
+    if (this.fence) {
+      // In a cluster the copy decodes from the start with its output held; once the record names
+      // it, it resumes after the last frame the channel holds (its previous owner's), so nothing is
+      // published twice and, on a hand-over, the very next frame follows.
+      const fence = this.fence;
+      this.processing = this.newProcessing({ next: () => this.openPublisherOrThrow().next() }, true);
+      ready = Promise.resolve();
+      void fence.opened
+        .then(async () => {
+          const trickle = this.deps.config.trickle;
+          const tail = await channelTailPts(this.cfg.publishUrl, trickle, trickle.headerTimeoutMs).catch(() => null);
+          const p = await openPublisher(this.cfg.publishUrl, { config: trickle, logger: this.log });
+          if (this.closed || this.fenced) {
+            p.abandon();
+            return;
+          }
+          this.publisher = p;
+          this.processing?.releaseOutput(tail);
+          this.log.info({ resumeAfterPts: tail?.toString() ?? null }, 'output opened: the record names this copy');
+        })
+        .catch((err: unknown) => this.failOutput(err));
+    } else {
+      ready = openPublisher(this.cfg.publishUrl, { config: this.deps.config.trickle, logger: this.log }).then((p) => {
+        this.publisher = p;
+        this.processing = this.newProcessing(p, false);
+      });
+    }
     this.degraded.start();
     this.loops.push(this.runInput(), this.runProcessing(ready));
   }
@@ -320,13 +384,19 @@ export class StreamPipeline {
 
   // ---- processing side -------------------------------------------------------------------------
 
-  private newProcessing(publisher: TricklePublisher): StreamProcessing {
+  private openPublisherOrThrow(): TricklePublisher {
+    if (!this.publisher) throw new WorkerError('SHUTTING_DOWN', `stream ${this.streamId}: output is held`);
+    return this.publisher;
+  }
+
+  private newProcessing(output: SegmentOpener, holdOutput: boolean): StreamProcessing {
     const { config } = this.deps;
     return new StreamProcessing({
       media: config.media,
       timeline: config.runner.timeline,
       graph: this.router,
-      output: publisher,
+      output,
+      holdOutput,
       counter: this.stats,
       log: this.log,
       resumeAfterPts: this.resumeAfter,

@@ -107,6 +107,8 @@ export interface ProcessingOptions {
   resumeAfterPts?: bigint | null;
   /** ...and continue the timeline of the raw input pts that was output last (seeded). */
   resumeAfterInputPts?: bigint | null;
+  /** Decode every frame but output none until releaseOutput() (a copy started ahead of a hand-over). */
+  holdOutput?: boolean;
 }
 
 export interface ProcessingCounters {
@@ -134,7 +136,8 @@ export class StreamProcessing {
   private readonly timeline: PtsRebaser;
   private readonly fpsCap: FrameRateCap;
   private readonly pool = new FramePool();
-  private readonly resumeAfter: bigint | null;
+  private resumeAfter: bigint | null;
+  private held: boolean;
   /** Input segments whose frames may still be on their way to the graph (their size holds). */
   private readonly segsInFlight = new Set<InputSeg>();
   private seg: InputSeg | null = null;
@@ -159,6 +162,7 @@ export class StreamProcessing {
     this.log = opts.log;
     this.resumeAfter = opts.resumeAfterPts ?? null;
     this.lastOutput = this.resumeAfter;
+    this.held = opts.holdOutput ?? false;
     this.timeline = new PtsRebaser(opts.timeline);
     const resumeRaw = opts.resumeAfterInputPts ?? null;
     this.resuming = this.resumeAfter !== null && resumeRaw !== null;
@@ -171,6 +175,19 @@ export class StreamProcessing {
       (err) => this.hooks.outputFailed?.(err),
       (seq) => this.hooks.firstSegment?.(seq),
     );
+  }
+
+  /**
+   * Ends a hold (holdOutput): from the next frame on, frames after `after` (the last output pts on
+   * the channel, written by this stream's previous owner) are output; the decoder has kept up, so
+   * the first one is the very next frame.
+   */
+  releaseOutput(after: bigint | null): void {
+    this.held = false;
+    if (after !== null && (this.lastOutput === null || after > this.lastOutput)) {
+      this.resumeAfter = after;
+      this.lastOutput = after;
+    }
   }
 
   /** The output pts of the last frame written (the resume point before any). */
@@ -312,7 +329,7 @@ export class StreamProcessing {
     const t = this.timeline.audio(unit.pts);
     if (t.discontinuity) this.discontinuity(t.discontinuity);
     // Nothing after the resume point has been output yet: this audio was published before.
-    if (this.resumeAfter !== null && this.lastOutput === this.resumeAfter) return;
+    if (this.held || (this.resumeAfter !== null && this.lastOutput === this.resumeAfter)) return;
     if (!t.advances) return;
     const a = this.audio.packet(unit, t.pts);
     if (!a) return;
@@ -356,6 +373,10 @@ export class StreamProcessing {
     frame.pts = t.pts;
     counter.frameIn();
     if (!this.fpsCap.admit(Number(frame.pts) / TS_CLOCK_HZ)) return;
+    if (this.held) {
+      this.counters.framesSkippedForResume++;
+      return;
+    }
     if (this.resumeAfter !== null && frame.pts <= this.resumeAfter && this.lastOutput === this.resumeAfter) {
       this.counters.framesSkippedForResume++;
       return;

@@ -30,6 +30,7 @@ export interface StatusFigures {
 
 export class StreamReporter {
   private readonly events: EventsChannel | null;
+  private muted = false;
 
   constructor(
     private readonly streamId: string,
@@ -46,8 +47,19 @@ export class StreamReporter {
     return this.events !== null;
   }
 
+  /**
+   * Another node owns the stream now: this copy says nothing more, on the bus (the new owner's actor
+   * listens on the same subjects) or on the events channel (left to the new owner).
+   */
+  mute(): void {
+    if (this.muted) return;
+    this.muted = true;
+    void this.events?.abandon().catch(() => undefined);
+  }
+
   /** A stream event on the bus, for the stream actor. */
   emit(ev: StreamEvent): void {
+    if (this.muted) return;
     try {
       this.bus.publish(subjects.streamEvt(this.streamId), ev);
     } catch (err) {
@@ -56,6 +68,7 @@ export class StreamReporter {
   }
 
   heartbeat(workerIds: readonly string[], activePromptId: string, stats: WorkerHeartbeat['stats'], inputEnded?: WorkerHeartbeat['inputEnded']): void {
+    if (this.muted) return;
     for (const workerId of workerIds) {
       const hb: WorkerHeartbeat = { pid: this.pid, streamId: this.streamId, workerId, activePromptId, stats, ...(inputEnded ? { inputEnded } : {}) };
       try {
@@ -100,6 +113,7 @@ export class StreamReporter {
   }
 
   async close(): Promise<void> {
+    if (this.muted) return;
     await this.events?.close().catch((err: unknown) => this.log.debug({ err }, 'events channel close failed'));
   }
 }

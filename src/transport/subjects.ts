@@ -53,6 +53,10 @@ export const subjects = {
   procCmd: (procId: string) => `${ROOT}.proc.${subjectToken('proc id', procId)}.cmd`,
   /** Published once by a worker process when its inbox is subscribed (the parent stops pinging). */
   procReady: (procId: string) => `${ROOT}.proc.${subjectToken('proc id', procId)}.ready`,
+  /** A node's inbox (request/reply, NodeCommand -> Reply): start a stream placed here, adopt one, drain. */
+  nodeCmd: (nodeId: string) => `${ROOT}.node.${subjectToken('node id', nodeId)}.cmd`,
+  /** A node's broadcast of its streams' status (each heartbeat and on every state change). */
+  nodeStreams: (nodeId: string) => `${ROOT}.node.${subjectToken('node id', nodeId)}.streams`,
   /** XState inspection events of one node. */
   inspect: (nodeId: string) => `${ROOT}.inspect.${subjectToken('node id', nodeId)}`,
 } as const;
@@ -63,4 +67,6 @@ export const subjectPatterns = {
   workerHeartbeats: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.*.hb`,
   /** Thumbnails of every stream, both sides (`sf.stream.<id>.thumb.<side>`). */
   allThumbnails: `${ROOT}.stream.*.thumb.*`,
+  /** Every node's stream broadcast. */
+  allNodeStreams: `${ROOT}.node.*.streams`,
 } as const;

@@ -3,7 +3,7 @@
 // line with the bound ports once ready; on SIGTERM/SIGINT stops every stream and worker process,
 // closes the servers and the bus, and exits 0.
 import { readFileSync } from 'node:fs';
-import { createRuntime } from '../../actors/runtime.ts';
+import { createRuntime, type Runtime } from '../../actors/runtime.ts';
 import { loadConfig, type ConfigInput } from '../../config.ts';
 import { buildApp } from '../../http/app.ts';
 import { ensureWorkspace } from '../../inference/workspace.ts';
@@ -96,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
   let trickle: TrickleServer | undefined;
+  let runtime: Runtime | undefined;
   let tricklePort: number | null = null;
   const closers: Array<() => Promise<void>> = [() => bus.close()];
   try {
@@ -105,8 +106,9 @@ export async function run(argv: string[]): Promise<number> {
       const t = trickle;
       closers.unshift(() => t.close());
     }
-    const runtime = await createRuntime({ config: cfg, bus, logger, workspace });
-    closers.unshift(() => runtime.close());
+    runtime = await createRuntime({ config: cfg, bus, logger, workspace });
+    const rt = runtime;
+    closers.unshift(() => rt.close());
     const app = await buildApp({ config: cfg, runtime, logger });
     closers.unshift(() => app.close());
     await app.listen({ port: cfg.http.port, host: cfg.http.host });
@@ -122,8 +124,15 @@ export async function run(argv: string[]): Promise<number> {
     return 1;
   }
 
-  await untilSignal();
-  logger.info('shutting down: stopping streams and worker processes');
+  // A drain (POST /node/{id}/drain) ends the node once its streams run elsewhere; a SIGTERM drains
+  // first when other nodes have room for its streams.
+  const cue = await Promise.race([untilSignal().then(() => 'signal' as const), runtime!.drained.then(() => 'drained' as const)]);
+  if (cue === 'signal' && runtime!.canHandOver()) {
+    logger.info('shutting down: handing the streams to other nodes first');
+    const bound = new Promise<void>((r) => setTimeout(r, cfg.cluster.handoverTimeoutMs).unref());
+    await Promise.race([runtime!.drain(), bound, untilSignal()]);
+  }
+  logger.info(cue === 'drained' ? 'drained: leaving' : 'shutting down: stopping streams and worker processes');
   // A second signal while shutting down means "now": the workers follow (they exit when their IPC
   // channel to this process closes).
   const again = () => process.exit(1);

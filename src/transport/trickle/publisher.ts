@@ -159,6 +159,17 @@ export class TricklePublisher extends EventEmitter<TricklePublisherEvents> {
     this.transport.agent.destroy();
   }
 
+  /** Stops at once without touching the channel (another publisher owns it now): no DELETE, no
+   *  closing marker; the POSTs in flight and the preconnected one are cut. */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pre?.req.destroy();
+    this.pre = null;
+    this.ac.abort();
+    this.transport.agent.destroy();
+  }
+
   // ---- internals used by Writer -----------------------------------------------------------------
 
   /** @internal */
