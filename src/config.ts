@@ -307,7 +307,7 @@ export const ClusterConfigSchema = z.object({
   /** A node whose heartbeat is older than this is dead: the others take its streams over. */
   leaseMs: z.number().int().positive().default(3_000),
   /** How often a node looks for dead nodes' streams (and checks it still owns its own). */
-  checkIntervalMs: z.number().int().positive().default(500),
+  checkIntervalMs: z.number().int().positive().default(250),
   /** A dead node's stream is claimed first by the node placement picks for it; the others try after this. */
   failoverBackupMs: z.number().int().min(0).default(1_000),
   /** Share of the node's cores its streams may use: capacity = cores x this / CPU per stream (above 1

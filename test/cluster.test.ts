@@ -8,20 +8,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createWriteStream } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TrickleSubscriber } from '../src/transport/trickle/index.ts';
 import { makeClip } from './helpers/clips.ts';
 import { startNatsServer, type NatsServerHandle } from './helpers/nats-server.ts';
 import { api } from './helpers/runtime-node.ts';
 import { startServe, type ServeProc } from './helpers/serve-proc.ts';
 import { publishClip } from './helpers/stream-io.ts';
+import { largestGap, recordedFrames, recordOutput, type OutputRecord } from './helpers/output-record.ts';
 import { startServer, type Running } from './helpers/trickle.ts';
 import { alive } from '../bench/glass/procstat.ts';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
 const cmdline = (pid: number): string => {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
@@ -36,56 +31,16 @@ const CLIP_S = 75;
 const IDS = ['s1', 's2', 's3', 's4', 's5', 's6'];
 const INVERT = { '1': { class_type: 'LoadTensor', inputs: {} }, '2': { class_type: 'ImageInvert', inputs: { image: ['1', 0] } }, '3': { class_type: 'SaveTensor', inputs: { images: ['2', 0] } } };
 
-interface Out {
-  seqs: number[];
-  /** Arrival (Date.now()) of each segment's first byte. */
-  at: number[];
-  /** Byte offset in `path` where each segment begins. */
-  offsets: number[];
-  done: Promise<void>;
-  path: string;
-}
-
 let dir: string;
 let nats: NatsServerHandle;
 let gateway: Running;
 const nodes = new Map<string, ServeProc>();
 const ac = new AbortController();
-const outs = new Map<string, Out>();
+const outs = new Map<string, OutputRecord>();
 let clip: string;
 
-function collect(id: string): Out {
-  const path = join(dir, `${id}-out.ts`);
-  const out: Out = { seqs: [], at: [], offsets: [], path, done: Promise.resolve() };
-  let bytes = 0;
-  const file = createWriteStream(path);
-  const sub = new TrickleSubscriber(`${gateway.origin}/${id}-out`, { start: 0, waitForChannel: 60_000, signal: ac.signal });
-  out.done = (async () => {
-    try {
-      for await (const seg of sub) {
-        let first = true;
-        try {
-          for await (const chunk of seg.body) {
-            if (first) {
-              out.seqs.push(seg.seq);
-              out.at.push(Date.now());
-              out.offsets.push(bytes);
-              first = false;
-            }
-            bytes += chunk.length;
-            if (!file.write(chunk)) await new Promise<void>((r) => file.once('drain', () => r()));
-          }
-        } catch {
-          // a segment cut short (its writer died): keep what arrived
-        }
-      }
-    } catch {
-      // aborted
-    } finally {
-      await new Promise<void>((r) => file.end(() => r()));
-    }
-  })();
-  return out;
+function collect(id: string): OutputRecord {
+  return recordOutput(`${gateway.origin}/${id}-out`, join(dir, `${id}-out.ts`), ac.signal);
 }
 
 async function statusVia(node: ServeProc, id: string): Promise<any> {
@@ -101,32 +56,6 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
-}
-
-/** Every video frame of an output file: its pts and the arrival time of the segment that carried it. */
-async function framesOf(out: Out): Promise<Array<{ pts: number; at: number; segment: number }>> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,pos', '-of', 'csv=p=0', out.path], { maxBuffer: 64 * 1024 * 1024 });
-  return stdout
-    .split('\n')
-    .map((l) => l.trim().split(','))
-    .filter((f) => f.length >= 2 && f[0] !== '' && f[0] !== 'N/A')
-    .map(([pts, pos]) => {
-      const p = Number(pos);
-      let i = 0;
-      while (i + 1 < out.offsets.length && out.offsets[i + 1]! <= p) i++;
-      return { pts: Number(pts), at: out.at[i] ?? 0, segment: i };
-    });
-}
-
-/** The largest hole between consecutive frames arriving in [from, to], in frames (0: none lost). */
-function largestGap(frames: Array<{ pts: number; at: number; segment: number }>, from: number, to: number): number {
-  const step = 90_000 / FPS;
-  let gap = 0;
-  for (let i = 1; i < frames.length; i++) {
-    if (frames[i - 1]!.at < from || frames[i]!.at > to) continue;
-    gap = Math.max(gap, Math.round((frames[i]!.pts - frames[i - 1]!.pts) / step) - 1);
-  }
-  return gap;
 }
 
 const ownerOf = async (via: ServeProc, id: string): Promise<string | undefined> => (await statusVia(via, id))?.node_id;
@@ -240,8 +169,9 @@ describe('a cluster of three serve nodes on NATS', () => {
           const s = await statusVia(a, id);
           return s && s.node_id !== victimId && s.state === 'running' ? true : undefined;
         }, 15_000);
-        await until(`${id} output again`, async () => (out.seqs.length > seqsBefore && out.at[out.at.length - 1]! > killedAt + 1_000 ? true : undefined), 15_000, 50);
-        recovered[id] = out.at[out.at.length - 1]! - killedAt;
+        // A segment that begins after the kill can only be the new owner's (the old one's last began before).
+        const firstAfter = await until(`${id} output again`, async () => out.at.find((t, i) => i >= seqsBefore - 1 && t > killedAt), 15_000, 50);
+        recovered[id] = firstAfter - killedAt;
       }),
     );
     for (const [id, ms] of Object.entries(recovered)) expect(ms, `${id} flowed again after ${ms} ms`).toBeLessThanOrEqual(5_000);
@@ -306,19 +236,19 @@ describe('a cluster of three serve nodes on NATS', () => {
       const out = outs.get(id)!;
       // Segments from two owners would repeat a seq or go back.
       for (let i = 1; i < out.seqs.length; i++) expect(out.seqs[i], `${id} seqs ${out.seqs.join(',')}`).toBeGreaterThan(out.seqs[i - 1]!);
-      const frames = await framesOf(out);
+      const frames = await recordedFrames(out);
       expect(frames.length).toBeGreaterThan(FPS * 5);
       for (let i = 1; i < frames.length; i++) expect(frames[i]!.pts, `${id} frame ${i}: pts strictly increasing`).toBeGreaterThan(frames[i - 1]!.pts);
       gaps[id] = {};
       // The kill touched only the victim's streams: every other one lost no frame from its second
       // segment (the first may begin mid-stream) until the SIGSTOP.
       if (!victimStreams.includes(id)) {
-        gaps[id]!.kill = largestGap(frames, (out.at[1] ?? 0), stopAt);
+        gaps[id]!.kill = largestGap(frames, FPS, out.at[1] ?? 0, stopAt);
         expect(gaps[id]!.kill, `${id}: frames lost while another node was killed`).toBe(0);
       }
       // A drained stream's output gap: at most one segment (GOP frames).
       if (drainedStreams.includes(id)) {
-        gaps[id]!.drain = largestGap(frames, drainAt - 1_000, Infinity);
+        gaps[id]!.drain = largestGap(frames, FPS, drainAt - 1_000, Infinity);
         expect(gaps[id]!.drain, `${id} drain gap in frames`).toBeLessThanOrEqual(GOP);
       }
     }

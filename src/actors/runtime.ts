@@ -274,8 +274,21 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       return (await ask(id, { type: 'status' }, StreamCommandResult.status)).status;
     } catch (err) {
       if (isSfError(err) && err.code === 'STREAM_NOT_FOUND') return undefined;
+      // Its node died (or froze) and no survivor runs it yet: what it last said, as restarting.
+      const lost = lostStatus(id);
+      if (lost) return lost;
       throw err;
     }
+  }
+
+  /** The last broadcast status of a stream whose owner's heartbeat is older than the lease, as `restarting`. */
+  function lostStatus(id: string): StreamStatus | undefined {
+    const ctx = view.getSnapshot().context;
+    const at = ctx.records[id];
+    const owner = at ? ctx.nodes[at.record.owner] : undefined;
+    const last = ctx.statuses[id];
+    if (!at || at.record.phase !== 'active' || !last || (owner && Date.now() - owner.heartbeatAt <= leaseMs)) return undefined;
+    return { ...last.status, state: 'restarting', running: false };
   }
 
   /** Runs the stream on this node (placement chose it, or a client asked this node with no cluster). */

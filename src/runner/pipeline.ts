@@ -440,6 +440,8 @@ export class StreamPipeline {
   }
 
   private failOutput(err: unknown): void {
+    // A copy that gave its channel up (fenced, or its node gone) cut its own requests.
+    if (this.fenced) return;
     const cause = trickleFailure(err) ?? (err as Error);
     const reason = `${errorCode(cause) ?? 'error'}: ${cause?.message ?? String(err)}`;
     this.log.error({ err }, 'output channel failed');
