@@ -222,6 +222,10 @@ export const ActorConfigSchema = z.object({
 });
 
 export const RunnerConfigSchema = z.object({
+  /** A copy of a stream started ahead of a hand-over keeps the input of its last this-many segments
+   *  while its output is held, and processes them when it takes over (so it can continue from the
+   *  frame after the old owner's last). */
+  heldSegments: z.number().int().min(1).max(8).default(2),
   /** Largest access unit (one PES: a coded picture) reassembled from the input; larger ones are dropped and counted. */
   maxUnitBytes: z.number().int().positive().default(16 * MiB),
   /** The processing loop may stay busy this long with more than actors.maxFramesInFlight frames waiting

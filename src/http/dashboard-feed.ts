@@ -137,7 +137,7 @@ export class DashboardFeed {
     this.listing = true;
     try {
       const { streams, error } = await this.streams();
-      this.broadcast('streams', { node: this.node(), streams, ...(error ? { error } : {}) });
+      this.broadcast('streams', { node: this.node(), nodes: this.runtime.nodes(), streams, ...(error ? { error } : {}) });
     } finally {
       this.listing = false;
     }
@@ -163,6 +163,7 @@ export class DashboardFeed {
     const history = Object.fromEntries(streams.map((s) => [s.request_id, this.history(s.request_id)]));
     this.send(res, 'snapshot', {
       node: this.node(),
+      nodes: this.runtime.nodes(),
       streams,
       history,
       interval_ms: this.cfg.feedIntervalMs,

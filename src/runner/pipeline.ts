@@ -24,7 +24,7 @@ import { followControl } from './control-channel.ts';
 import { DegradedWatch } from './degraded.ts';
 import { errorCode } from './errors.ts';
 import { readInput, type InputEvent } from './input.ts';
-import { channelTailPts, openPublisher, trickleFailure, type SegmentOpener } from './output.ts';
+import { channelTailPts, openPublisher, trickleFailure } from './output.ts';
 import { DropReason, StreamProcessing } from './processing.ts';
 import { OutputFence } from './fence.ts';
 import { StreamReporter } from './reporting.ts';
@@ -77,6 +77,10 @@ export class StreamPipeline {
   /** In a cluster: output only while the stream's record names this copy (fence.ts). */
   private readonly fence: OutputFence | null;
   private fenced = false;
+  /** A fenced copy waiting for its record: the input events of its last segments, kept (not processed). */
+  private held: Item[] | null = null;
+  /** What was kept, processed before the next event once the output opened. */
+  private replay: Item[] = [];
   private started = false;
   private closed = false;
   private inputEnded: WorkerHeartbeat['inputEnded'] = undefined;
@@ -292,12 +296,13 @@ export class StreamPipeline {
     // resumes after the output its predecessor recorded.
     let ready: Promise<void>;
     if (this.fence) {
-      // In a cluster the copy decodes from the start with its output held; once the record names
-      // it, it resumes after the last frame the channel holds (its previous owner's), so nothing is
+      // In a cluster the copy reads its input from the start with its output held, keeping the input
+      // of its last `runner.heldSegments` segments. Once the record names it, it resumes after the last frame
+      // the output channel holds (its previous owner's) and processes what it kept, so nothing is
       // published twice and, on a hand-over, the very next frame follows.
-      const fence = this.fence;
-      this.processing = this.newProcessing({ next: () => this.openPublisherOrThrow().next() }, true);
+      this.held = [];
       ready = Promise.resolve();
+      const fence = this.fence;
       void fence.opened
         .then(async () => {
           const trickle = this.deps.config.trickle;
@@ -308,14 +313,17 @@ export class StreamPipeline {
             return;
           }
           this.publisher = p;
-          this.processing?.releaseOutput(tail);
-          this.log.info({ resumeAfterPts: tail?.toString() ?? null }, 'output opened: the record names this copy');
+          this.processing = this.newProcessing(p);
+          this.processing.resumeAfterAtLeast(tail);
+          this.replay = this.held ?? [];
+          this.held = null;
+          this.log.info({ resumeAfterPts: tail?.toString() ?? null, replayed: this.replay.length }, 'output opened: the record names this copy');
         })
         .catch((err: unknown) => this.failOutput(err));
     } else {
       ready = openPublisher(this.cfg.publishUrl, { config: this.deps.config.trickle, logger: this.log }).then((p) => {
         this.publisher = p;
-        this.processing = this.newProcessing(p, false);
+        this.processing = this.newProcessing(p);
       });
     }
     this.degraded.start();
@@ -384,19 +392,13 @@ export class StreamPipeline {
 
   // ---- processing side -------------------------------------------------------------------------
 
-  private openPublisherOrThrow(): TricklePublisher {
-    if (!this.publisher) throw new WorkerError('SHUTTING_DOWN', `stream ${this.streamId}: output is held`);
-    return this.publisher;
-  }
-
-  private newProcessing(output: SegmentOpener, holdOutput: boolean): StreamProcessing {
+  private newProcessing(output: TricklePublisher): StreamProcessing {
     const { config } = this.deps;
     return new StreamProcessing({
       media: config.media,
       timeline: config.runner.timeline,
       graph: this.router,
       output,
-      holdOutput,
       counter: this.stats,
       log: this.log,
       resumeAfterPts: this.resumeAfter,
@@ -420,16 +422,35 @@ export class StreamPipeline {
         if (item.type === 'unit' && item.unit.kind === 'video') this.stats.drop(DropReason.closed);
         continue;
       }
+      if (this.held) {
+        this.keep(this.held, item);
+        continue;
+      }
       const p = this.processing;
       if (!p || p.isFailed) continue;
-      try {
-        await p.handle(item);
-      } catch (err) {
-        this.log.warn({ err, code: errorCode(err) }, 'input unit failed; going on');
+      for (const next of this.replay.length ? [...this.replay.splice(0), item] : [item]) {
+        try {
+          await p.handle(next);
+        } catch (err) {
+          this.log.warn({ err, code: errorCode(err) }, 'input unit failed; going on');
+        }
       }
     }
     await this.processing?.finish();
     if (this.inputEnd && !this.closed) this.endInput(this.inputEnd.reason, this.inputEnd.detail);
+  }
+
+  /** Keeps `item` for a copy whose output is held: the events of its last `runner.heldSegments` segments (and the program they need). */
+  private keep(held: Item[], item: Item): void {
+    held.push(item);
+    if (item.type !== 'segment') return;
+    const starts = held.flatMap((e, i) => (e.type === 'segment' ? [i] : []));
+    const keepFrom = starts[starts.length - this.deps.config.runner.heldSegments];
+    if (keepFrom === undefined || keepFrom === 0) return;
+    const dropped = held.splice(0, keepFrom);
+    // The decoder opens on the program: the latest one dropped goes back in front.
+    const program = [...dropped].reverse().find((e) => e.type === 'program');
+    if (program) held.unshift(program);
   }
 
   private discontinuity(d: Discontinuity): void {

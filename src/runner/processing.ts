@@ -107,8 +107,6 @@ export interface ProcessingOptions {
   resumeAfterPts?: bigint | null;
   /** ...and continue the timeline of the raw input pts that was output last (seeded). */
   resumeAfterInputPts?: bigint | null;
-  /** Decode every frame but output none until releaseOutput() (a copy started ahead of a hand-over). */
-  holdOutput?: boolean;
 }
 
 export interface ProcessingCounters {
@@ -137,7 +135,6 @@ export class StreamProcessing {
   private readonly fpsCap: FrameRateCap;
   private readonly pool = new FramePool();
   private resumeAfter: bigint | null;
-  private held: boolean;
   /** Input segments whose frames may still be on their way to the graph (their size holds). */
   private readonly segsInFlight = new Set<InputSeg>();
   private seg: InputSeg | null = null;
@@ -162,7 +159,6 @@ export class StreamProcessing {
     this.log = opts.log;
     this.resumeAfter = opts.resumeAfterPts ?? null;
     this.lastOutput = this.resumeAfter;
-    this.held = opts.holdOutput ?? false;
     this.timeline = new PtsRebaser(opts.timeline);
     const resumeRaw = opts.resumeAfterInputPts ?? null;
     this.resuming = this.resumeAfter !== null && resumeRaw !== null;
@@ -178,12 +174,10 @@ export class StreamProcessing {
   }
 
   /**
-   * Ends a hold (holdOutput): from the next frame on, frames after `after` (the last output pts on
-   * the channel, written by this stream's previous owner) are output; the decoder has kept up, so
-   * the first one is the very next frame.
+   * Outputs nothing at or before `after` (the last frame on the output channel, written by this
+   * stream's previous owner), on top of the resume point it was made with. Before the first frame.
    */
-  releaseOutput(after: bigint | null): void {
-    this.held = false;
+  resumeAfterAtLeast(after: bigint | null): void {
     if (after !== null && (this.lastOutput === null || after > this.lastOutput)) {
       this.resumeAfter = after;
       this.lastOutput = after;
@@ -329,7 +323,7 @@ export class StreamProcessing {
     const t = this.timeline.audio(unit.pts);
     if (t.discontinuity) this.discontinuity(t.discontinuity);
     // Nothing after the resume point has been output yet: this audio was published before.
-    if (this.held || (this.resumeAfter !== null && this.lastOutput === this.resumeAfter)) return;
+    if (this.resumeAfter !== null && this.lastOutput === this.resumeAfter) return;
     if (!t.advances) return;
     const a = this.audio.packet(unit, t.pts);
     if (!a) return;
@@ -373,10 +367,6 @@ export class StreamProcessing {
     frame.pts = t.pts;
     counter.frameIn();
     if (!this.fpsCap.admit(Number(frame.pts) / TS_CLOCK_HZ)) return;
-    if (this.held) {
-      this.counters.framesSkippedForResume++;
-      return;
-    }
     if (this.resumeAfter !== null && frame.pts <= this.resumeAfter && this.lastOutput === this.resumeAfter) {
       this.counters.framesSkippedForResume++;
       return;

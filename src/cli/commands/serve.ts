@@ -63,6 +63,8 @@ export async function run(argv: string[]): Promise<number> {
     const file: Json = values.config ? (JSON.parse(readFileSync(values.config, 'utf8')) as Json) : {};
     const flags: Json = {
       nodeId: values['node-id'],
+      // The node's worker processes log at the node's level too.
+      logLevel: process.env.SF_LOG_LEVEL,
       inference: { workspace: values.workspace },
       bus: { natsUrl: values.nats },
       actors: { maxStreams: intFlag('max-streams', values['max-streams'], 1, 1_000_000) },

@@ -79,14 +79,15 @@ function renderNodes(nodes) {
       const hb = n.heartbeat_at ?? n.heartbeatAt;
       const now = n.now ?? Date.now();
       const div = document.createElement('div');
-      div.className = `node ${n.ready === false ? 'not-ready' : ''}`;
+      div.className = `node ${n.ready === false || (n.state && n.state !== 'active') ? 'not-ready' : ''}`;
       div.dataset.nodeId = id;
-      const age = hb ? `${fmt((now - hb) / 1000, 1)} s ago` : 'never';
+      const ageMs = n.heartbeat_age_ms ?? (hb ? now - hb : null);
+      const age = ageMs !== null ? `${fmt(ageMs / 1000, 1)} s ago` : 'never';
       div.innerHTML = '<b class="node-id"></b> <span class="load"></span> <span class="hb muted"></span> <span class="reasons error"></span>';
       text(div.querySelector('.node-id'), id);
       text(div.querySelector('.load'), `${n.running} / ${n.capacity} streams`);
       text(div.querySelector('.hb'), `heartbeat ${age}`);
-      text(div.querySelector('.reasons'), (n.reasons || []).join(', '));
+      text(div.querySelector('.reasons'), [...(n.state && n.state !== 'active' ? [n.state] : []), ...(n.reasons || [])].join(', '));
       return div;
     }),
   );
@@ -272,7 +273,7 @@ function connectFeed() {
     state.historySamples = m.history_samples ?? state.historySamples;
     state.trickleUrl = m.trickle_url ?? null;
     for (const [id, h] of Object.entries(m.history || {})) state.history.set(id, h.slice());
-    onNode(m.node);
+    onNode(m.node, m.nodes);
     setStreams(m.streams);
     for (const s of m.streams) renderSparks(rowFor(s.request_id), s.request_id);
     showFeedError(m.error);
@@ -280,7 +281,7 @@ function connectFeed() {
   });
   es.addEventListener('streams', (ev) => {
     const m = JSON.parse(ev.data);
-    onNode(m.node);
+    onNode(m.node, m.nodes);
     setStreams(m.streams);
     showFeedError(m.error);
   });
@@ -291,11 +292,15 @@ function connectFeed() {
   });
 }
 
-function onNode(n) {
+/** The feed carries this node and the cluster's nodes (the service's cluster view, pushed). */
+function onNode(n, nodes) {
   if (!n) return;
   const first = !state.node;
   state.node = n;
-  if (first) void refreshNodes();
+  if (Array.isArray(nodes) && nodes.length) {
+    state.nodesFromApi = nodes;
+    renderNodes(nodes);
+  } else if (first) void refreshNodes();
   else renderNodes(state.nodesFromApi ?? [n]);
 }
 
