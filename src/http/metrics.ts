@@ -17,6 +17,8 @@ const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 
 export function createHttpMetrics(runtime: StreamRuntime): HttpMetrics {
   const registry = new Registry();
+  // Each node serves its own figures; the label tells them apart when a cluster is scraped.
+  registry.setDefaultLabels({ node: runtime.nodeId });
   collectDefaultMetrics({ register: registry, prefix: 'sf_process_' });
 
   new Gauge({
@@ -26,7 +28,7 @@ export function createHttpMetrics(runtime: StreamRuntime): HttpMetrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const s of await runtime.listStreams()) this.inc({ state: s.state });
+      for (const s of await runtime.listStreams()) if ((s.node_id ?? runtime.nodeId) === runtime.nodeId) this.inc({ state: s.state });
     },
   });
   const fpsIn = new Gauge({ name: 'sf_stream_input_fps', help: 'Input frames per second', labelNames: ['stream'], registers: [registry] });
