@@ -63,13 +63,7 @@ export type WorkerNotification =
   | { type: 'WORKER_STATS'; workerId: string; stats: WorkerStats }
   | { type: 'WORKER_PROMPTS_APPLIED'; workerId: string; warmupPerformed: boolean; error?: string; rejected?: boolean };
 
-export interface WorkerContext {
-  streamId: string;
-  workerId: string;
-  prompts: StreamPrompt[];
-  width: number;
-  height: number;
-  limits: WorkerLimits;
+export interface WorkerContext extends Omit<WorkerInput, 'env'> {
   env: MachineEnv;
   /** PID of the live process; cleared once it exited or was reaped. */
   pid: number | undefined;
@@ -256,6 +250,36 @@ function crash(reason: (args: { context: WorkerContext; event: any }) => string)
 const onExit = crash(({ event }) => exitReason(event.code, event.signal));
 // An EXIT also means there is no process left to reap.
 const exitTransitions = onExit.map((t) => ({ ...t, actions: [{ type: 'recordExit' as const }, t.actions] }));
+
+const restartingNotice = (c: WorkerContext): WorkerNotification => ({
+  type: 'WORKER_RESTARTING',
+  workerId: c.workerId,
+  reason: c.lastError ?? 'restart',
+  restartCount: c.restartCount,
+  delayMs: c.backoffMs,
+});
+const failedNotice = (c: WorkerContext): WorkerNotification => ({
+  type: 'WORKER_FAILED',
+  workerId: c.workerId,
+  reason: c.failReason ?? 'failed',
+  restartCount: c.restartCount,
+});
+
+/** Reaping a process: kill it if one is alive (stopWorker), then `done`. */
+function reapStates<D extends object>(done: D) {
+  return {
+    checking: { always: [{ guard: 'processAlive' as const, target: 'killing' }, { target: 'done' }] },
+    killing: {
+      invoke: {
+        src: 'stopWorker' as const,
+        input: ({ context }: { context: WorkerContext }) => ({ ...ids({ context }), pid: context.pid }),
+        onDone: { target: 'done', actions: 'clearProcess' as const },
+        onError: { target: 'done', actions: 'clearProcess' as const },
+      },
+    },
+    done,
+  };
+}
 
 export const workerMachine = workerSetup.createMachine({
   id: 'worker',
@@ -452,33 +476,10 @@ export const workerMachine = workerSetup.createMachine({
     },
     restarting: {
       type: 'parallel',
-      entry: {
-        type: 'notify',
-        params: ({ context }) => ({
-          type: 'WORKER_RESTARTING',
-          workerId: context.workerId,
-          reason: context.lastError ?? 'restart',
-          restartCount: context.restartCount,
-          delayMs: context.backoffMs,
-        }),
-      },
+      entry: { type: 'notify', params: ({ context }) => restartingNotice(context) },
       // Reaping the old process and the backoff run side by side; both must finish.
       states: {
-        reap: {
-          initial: 'checking',
-          states: {
-            checking: { always: [{ guard: 'processAlive', target: 'killing' }, { target: 'done' }] },
-            killing: {
-              invoke: {
-                src: 'stopWorker',
-                input: ({ context }) => ({ ...ids({ context }), pid: context.pid }),
-                onDone: { target: 'done', actions: 'clearProcess' },
-                onError: { target: 'done', actions: 'clearProcess' },
-              },
-            },
-            done: { type: 'final' },
-          },
-        },
+        reap: { initial: 'checking', states: reapStates({ type: 'final' as const }) },
         backoff: {
           initial: 'waiting',
           states: {
@@ -509,31 +510,10 @@ export const workerMachine = workerSetup.createMachine({
       },
     },
     failed: {
-      entry: {
-        type: 'notify',
-        params: ({ context }) => ({
-          type: 'WORKER_FAILED',
-          workerId: context.workerId,
-          reason: context.failReason ?? 'failed',
-          restartCount: context.restartCount,
-        }),
-      },
+      entry: { type: 'notify', params: ({ context }) => failedNotice(context) },
       // Not final: the (possibly hung) process is reaped, then the worker waits for STOP.
-      initial: 'reaping',
-      states: {
-        reaping: {
-          always: [{ guard: 'processAlive', target: 'killing' }, { target: 'reaped' }],
-        },
-        killing: {
-          invoke: {
-            src: 'stopWorker',
-            input: ({ context }) => ({ ...ids({ context }), pid: context.pid }),
-            onDone: { target: 'reaped', actions: 'clearProcess' },
-            onError: { target: 'reaped', actions: 'clearProcess' },
-          },
-        },
-        reaped: {},
-      },
+      initial: 'checking',
+      states: reapStates({}),
       on: { STOP: '#worker.stopping' },
     },
     stopping: {
