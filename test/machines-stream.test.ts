@@ -394,6 +394,36 @@ describe('stream machine', () => {
     });
   });
 
+  test("a prompt switch is the process's: the active prompt changes when it answers, and a refusal keeps the old one", async () => {
+    const asked: SwitchPromptCommand[] = [];
+    const answers: Array<(error?: string) => void> = [];
+    const switchPrompt = fromCallback<SwitchPromptCommand, SwitchPromptInput>(({ receive, sendBack }) => {
+      receive((e) => {
+        asked.push(e);
+        answers.push((error) => sendBack({ type: 'PROMPT_SWITCH_DONE', promptId: e.promptId, by: e.by, ...(error ? { error } : {}) }));
+      });
+    });
+    const r = rig({ architecture: 'prompt_worker', prompts: [P('a'), P('b')], machine: streamMachine.provide({ actors: { switchPrompt } }) });
+    await r.reach('running');
+    r.actor.send({ type: 'SWITCH_PROMPT', promptId: 'b' });
+    expect(asked).toEqual([{ type: 'SWITCH_PROMPT', promptId: 'b', by: 'request' }]);
+    expect(r.actor.getSnapshot().context.activePromptId).toBe('a');
+    answers[0]!();
+    expect(r.actor.getSnapshot().context.activePromptId).toBe('b');
+    r.actor.send({ type: 'SWITCH_PROMPT', promptId: 'a' });
+    answers[1]!('PROMPT_NOT_FOUND: no worker');
+    expect(r.actor.getSnapshot().context.activePromptId).toBe('b');
+    expect(r.emitted).toEqual([
+      { type: 'PROMPT_SWITCHED', activePromptId: 'b' },
+      { type: 'PROMPT_SWITCH_FAILED', promptId: 'a', error: 'PROMPT_NOT_FOUND: no worker' },
+    ]);
+    // An update that removes the active prompt switches the process once it settled.
+    r.actor.send({ type: 'UPDATE_PROMPTS', prompts: [P('a'), P('c')] });
+    await until(r.actor, (s) => s.context.lastPromptUpdate !== undefined);
+    expect(asked.at(-1)).toEqual({ type: 'SWITCH_PROMPT', promptId: 'a', by: 'prompt_update' });
+    r.actor.stop();
+  });
+
   test('SWITCH_PROMPT on a dedicated stream is refused', async () => {
     const r = rig();
     await r.reach('running');

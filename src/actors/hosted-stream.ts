@@ -28,6 +28,7 @@ import type { Inspection } from './inspection.ts';
 import { spawnWorkerLogic } from './spawn-worker.ts';
 import { toStreamStatus } from './status.ts';
 import { stopWorkerLogic } from './stop-worker.ts';
+import { switchPromptLogic } from './switch-prompt.ts';
 import type { ActorSummary, UpdatePromptsRequest } from './types.ts';
 import { closeStreamChannels, openStreamChannels } from './stream-channels.ts';
 import { warmupWorkerLogic } from './warmup-worker.ts';
@@ -49,6 +50,7 @@ export function provideStreamMachine(deps: EffectDeps) {
         },
       }),
       attachSharedWorker: attachSharedWorkerLogic(deps),
+      switchPrompt: switchPromptLogic(deps),
     },
   });
 }
@@ -461,9 +463,6 @@ export class HostedStream {
     if (r.error !== undefined && r.rejected) throw new SfError('PROMPT_REJECTED', `Prompt update refused: ${r.error}`);
     if (r.error !== undefined) throw new SfError('INTERNAL', `Prompt update failed: ${r.error}`);
     const after = this.snapshot().context;
-    if (after.architecture === 'prompt_worker' && after.activePromptId !== before.activePromptId && after.activePromptId) {
-      await this.tellProcess({ type: 'switch_prompt', streamId: this.id, promptId: after.activePromptId });
-    }
     this.deps.emit({ type: 'prompt_update', streamId: this.id, durationMs: performance.now() - t0, warmupPerformed: r.warmupPerformed });
     return {
       prompts_count: r.promptsCount,
@@ -472,26 +471,30 @@ export class HostedStream {
     };
   }
 
+  /** SWITCH_PROMPT; answers with the machine's outcome (the machine tells the process). */
   async switchPrompt(promptId: string): Promise<string> {
-    const answer = this.waitEmitted<Extract<StreamEmitted, { type: 'PROMPT_SWITCHED' | 'PROMPT_SWITCH_REJECTED' }>>(
-      ['PROMPT_SWITCHED', 'PROMPT_SWITCH_REJECTED'],
-      (e) => e.type === 'PROMPT_SWITCHED' || e.promptId === promptId,
-      this.deps.config.bus.requestTimeoutMs,
+    const answer = this.waitEmitted<Extract<StreamEmitted, { type: 'PROMPT_SWITCHED' | 'PROMPT_SWITCH_REJECTED' | 'PROMPT_SWITCH_FAILED' }>>(
+      ['PROMPT_SWITCHED', 'PROMPT_SWITCH_REJECTED', 'PROMPT_SWITCH_FAILED'],
+      (e) => (e.type === 'PROMPT_SWITCHED' ? e.activePromptId : e.promptId) === promptId,
+      // The machine asks the process, which may take its own request timeout.
+      2 * this.deps.config.bus.requestTimeoutMs,
     );
     this.actor.send({ type: 'SWITCH_PROMPT', promptId });
     const r = await answer;
-    if (r.type === 'PROMPT_SWITCH_REJECTED') {
-      if (r.code === 'NOT_PROMPT_WORKER') throw new SfError('NOT_PROMPT_WORKER', `Stream ${this.id} is not a prompt-worker stream`);
-      if (r.code === 'PROMPT_NOT_FOUND') throw new SfError('PROMPT_NOT_FOUND', `Stream ${this.id} has no prompt ${promptId}`);
-      throw new SfError('STREAM_NOT_FOUND', `Stream ${this.id} has ended`);
+    switch (r.type) {
+      case 'PROMPT_SWITCHED':
+        return r.activePromptId;
+      case 'PROMPT_SWITCH_FAILED':
+        throw new SfError('INTERNAL', `Stream ${this.id}: prompt switch failed: ${r.error}`);
+      case 'PROMPT_SWITCH_REJECTED':
+        if (r.code === 'NOT_PROMPT_WORKER') throw new SfError('NOT_PROMPT_WORKER', `Stream ${this.id} is not a prompt-worker stream`);
+        if (r.code === 'PROMPT_NOT_FOUND') throw new SfError('PROMPT_NOT_FOUND', `Stream ${this.id} has no prompt ${promptId}`);
+        throw new SfError('STREAM_NOT_FOUND', `Stream ${this.id} has ended`);
     }
-    await this.tellProcess({ type: 'switch_prompt', streamId: this.id, promptId: r.activePromptId });
-    return r.activePromptId;
   }
 
-  /** A command for the stream's own process (prompt switches are not a machine effect). */
-  /** A command to the process that runs this stream's pipeline (the node's shared one for a shared stream). */
-  private async tellProcess(cmd: Extract<ProcCommand, { type: 'switch_prompt' | 'report_error' }>): Promise<void> {
+  /** An error event for the gateway, sent by the process that runs this stream's pipeline (the node's shared one for a shared stream). */
+  private async tellProcess(cmd: Extract<ProcCommand, { type: 'report_error' }>): Promise<void> {
     const shared = this.snapshot().context.architecture === 'shared';
     const h = this.deps.procs.get(shared ? sharedProcKey(this.deps.config.nodeId) : streamProcKey(this.id));
     // None while it restarts: the new one opens with the active prompt (an error event is lost with it).
@@ -557,6 +560,7 @@ export class HostedStream {
       },
     ];
     for (const [childId, ref] of Object.entries(s.children)) {
+      if (!c.workers[childId]) continue; // not a worker (the stream's switchPrompt effect)
       const cs = ref?.getSnapshot() as { value?: unknown; context?: Record<string, unknown> } | undefined;
       const wc = cs?.context;
       out.push({

@@ -54,6 +54,8 @@ interface FrameCounter {
 export type StreamEvent =
   | { type: 'UPDATE_PROMPTS'; prompts: StreamPrompt[]; width?: number; height?: number; warmup?: boolean; requestId?: string }
   | { type: 'SWITCH_PROMPT'; promptId: string }
+  /** From `switchPrompt`: the stream's process routes frames to that prompt's inference worker now (or could not). */
+  | { type: 'PROMPT_SWITCH_DONE'; promptId: string; by: SwitchPromptCommand['by']; error?: string }
   | { type: 'RESTART_WORKER' }
   | { type: 'STOP' }
   | { type: 'INPUT_ENDED'; reason: 'input_ended' | 'input_timeout' }
@@ -74,6 +76,7 @@ const ACTOR_DONE = 'xstate.done.actor.';
 export type StreamEmitted =
   | { type: 'PROMPTS_UPDATED'; requestId?: string; promptsCount: number; warmupPerformed: boolean; error?: string; rejected?: boolean }
   | { type: 'PROMPT_SWITCHED'; activePromptId: string }
+  | { type: 'PROMPT_SWITCH_FAILED'; promptId: string; error: string }
   | { type: 'PROMPT_SWITCH_REJECTED'; promptId: string; code: 'NOT_PROMPT_WORKER' | 'PROMPT_NOT_FOUND' | 'STREAM_NOT_FOUND' };
 
 const STREAM_ENDING = 'stream is ending';
@@ -109,6 +112,8 @@ interface PendingPromptUpdate {
   rejected?: boolean;
   /** What the stream ran before (one worker holds every prompt): restored when the worker refuses. */
   previous?: Pick<StreamContext, 'prompts' | 'width' | 'height' | 'activePromptId'>;
+  /** prompt_worker: the active prompt was removed; the process switches to this one once the update settled. */
+  switchTo?: string;
 }
 
 /** The spec as the machine keeps it (src/stream-spec.ts: every field present, absent URLs undefined). */
@@ -156,6 +161,21 @@ export interface SharedWorkerInput {
 
 export const SHARED_WORKER_ID = 'shared';
 
+/** Input of `switchPrompt`: the stream whose process it tells. */
+export interface SwitchPromptInput {
+  streamId: string;
+  architecture: StreamSpec['architecture'];
+}
+/** What the stream machine sends `switchPrompt`. */
+export type SwitchPromptCommand = {
+  type: 'SWITCH_PROMPT';
+  promptId: string;
+  /** A caller's SWITCH_PROMPT (answered with PROMPT_SWITCHED / PROMPT_SWITCH_FAILED), or a prompt update that removed the active prompt. */
+  by: 'request' | 'prompt_update';
+};
+/** The id of the stream's `switchPrompt` actor (not a worker). */
+export const SWITCH_PROMPT_ID = 'switchPrompt';
+
 const isActive = (w: WorkerRecord) => !w.retiring && w.state !== 'terminated';
 const activeWorkers = (c: StreamContext) => Object.values(c.workers).filter(isActive);
 
@@ -175,6 +195,14 @@ const streamSetup = setup({
      */
     attachSharedWorker: fromCallback<WorkerEvent, SharedWorkerInput>(() => {
       throw new ActorNotProvidedError('attachSharedWorker');
+    }),
+    /**
+     * Tells the stream's process which prompt's output to send (prompt_worker): accepts SWITCH_PROMPT,
+     * answers each with PROMPT_SWITCH_DONE in order. Runs for the stream's life. Default: a stream with
+     * no process to tell (every switch is done at once).
+     */
+    switchPrompt: fromCallback<SwitchPromptCommand, SwitchPromptInput>(({ receive, sendBack }) => {
+      receive((e) => sendBack({ type: 'PROMPT_SWITCH_DONE', promptId: e.promptId, by: e.by }));
     }),
   },
   delays: {
@@ -302,6 +330,7 @@ const streamSetup = setup({
       });
       // The worker kept the graph it had: so does the stream's record of it.
       if (u.rejected && u.previous) enqueue.assign({ ...u.previous });
+      if (u.switchTo !== undefined) enqueue.sendTo(SWITCH_PROMPT_ID, { type: 'SWITCH_PROMPT', promptId: u.switchTo, by: 'prompt_update' });
       enqueue.assign({
         promptUpdate: undefined,
         lastPromptUpdate: {
@@ -386,6 +415,12 @@ const streamSetup = setup({
           ...(context.architecture !== 'prompt_worker'
             ? { previous: { prompts: context.prompts, width: context.width, height: context.height, activePromptId: context.activePromptId } }
             : {}),
+          // (A superseded update's switch is still owed.)
+          ...(context.architecture === 'prompt_worker' &&
+          activePromptId !== undefined &&
+          (activePromptId !== context.activePromptId || context.promptUpdate?.switchTo !== undefined)
+            ? { switchTo: activePromptId }
+            : {}),
         },
       });
     }),
@@ -412,10 +447,19 @@ const streamSetup = setup({
       });
       enqueue.assign({ promptUpdate: undefined });
     }),
-    switchPrompt: enqueueActions(({ context, event, enqueue }) => {
+    forwardSwitch: enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'SWITCH_PROMPT') return;
+      enqueue.sendTo(SWITCH_PROMPT_ID, { type: 'SWITCH_PROMPT', promptId: event.promptId, by: 'request' });
+    }),
+    recordSwitch: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'PROMPT_SWITCH_DONE') return;
+      const answer = event.by === 'request';
+      if (event.error !== undefined) {
+        if (answer) enqueue.emit({ type: 'PROMPT_SWITCH_FAILED', promptId: event.promptId, error: event.error });
+        return;
+      }
       enqueue.assign({ activePromptId: event.promptId, updatedAt: context.env.now() });
-      enqueue.emit({ type: 'PROMPT_SWITCHED', activePromptId: event.promptId });
+      if (answer) enqueue.emit({ type: 'PROMPT_SWITCHED', activePromptId: event.promptId });
     }),
     rejectSwitch: enqueueActions(({ context, event, enqueue }, p: { ending: boolean }) => {
       if (event.type !== 'SWITCH_PROMPT') return;
@@ -535,8 +579,10 @@ export const streamMachine = streamSetup.createMachine({
     };
   },
   entry: 'spawnInitialWorkers',
+  invoke: { id: SWITCH_PROMPT_ID, src: 'switchPrompt', input: ({ context }) => ({ streamId: context.id, architecture: context.architecture }) },
   initial: 'active',
   on: {
+    PROMPT_SWITCH_DONE: { actions: 'recordSwitch' },
     // Facts recorded in any state; the states below decide where they lead (eventless transitions).
     WORKER_WARMING: { actions: 'recordNotification' },
     WORKER_RUNNING: { actions: ['recordNotification', 'answerPromptUpdate'] },
@@ -559,7 +605,7 @@ export const streamMachine = streamSetup.createMachine({
           { actions: { type: 'rejectPromptUpdate', params: { error: 'no prompts given' } } },
         ],
         SWITCH_PROMPT: [
-          { guard: and(['isPromptWorker', 'knownPrompt']), actions: 'switchPrompt' },
+          { guard: and(['isPromptWorker', 'knownPrompt']), actions: 'forwardSwitch' },
           { actions: { type: 'rejectSwitch', params: { ending: false } } },
         ],
         RESTART_WORKER: { actions: 'restartWorkers' },
