@@ -11,6 +11,8 @@ import {
   workerStateName,
 
   type SharedWorkerInput,
+  type SwitchPromptCommand,
+  type SwitchPromptInput,
   type StreamEmitted,
   type StreamPrompt,
   type WorkerEvent,
@@ -451,7 +453,9 @@ describe('stream machine', () => {
       const machine = streamMachine.provide({ actors: { attachSharedWorker: sharedAttachment(log) } });
       const r = rig({ architecture: 'shared', machine });
       await r.reach('running');
-      expect(log[0]).toEqual({ streamId: 's1', workerId: 'shared', prompts: [P('a')], width: 512, height: 512 });
+      // A worker actor's input: the stream's limits and clock (one supervision for dedicated and shared).
+      const { limits, env } = r.actor.getSnapshot().context;
+      expect(log[0]).toEqual({ streamId: 's1', workerId: 'shared', prompts: [P('a')], width: 512, height: 512, limits, env });
       expect(streamStatus(r.actor.getSnapshot()).workers).toEqual([{ workerId: 'shared', state: 'running', pid: 77, restartCount: 0, gone: false }]);
       r.actor.send({ type: 'UPDATE_PROMPTS', prompts: [P('z')] });
       expect(r.emitted).toEqual([{ type: 'PROMPTS_UPDATED', promptsCount: 1, warmupPerformed: false }]);

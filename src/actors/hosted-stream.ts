@@ -21,9 +21,8 @@ import { subjectPatterns, subjects } from '../transport/subjects.ts';
 import type { PipelineSpec, StreamPrompt, StreamSpec, StreamStatus } from '../stream-spec.ts';
 import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type ProcCommand } from '../transport/worker-protocol.ts';
 import { applyPromptsLogic } from './apply-prompts.ts';
-import { attachSharedWorkerLogic } from './attach-shared-worker.ts';
 import { errorReply, okReply, StreamCommand, type UpdatePromptsResult, type WorkspaceInfo } from './commands.ts';
-import { sharedProcKey, streamProcKey, type EffectDeps } from './deps.ts';
+import { sharedProcKey, streamProcKey, type EffectDeps, type ProcessPlacement } from './deps.ts';
 import type { Inspection } from './inspection.ts';
 import { spawnWorkerLogic } from './spawn-worker.ts';
 import { toStreamStatus } from './status.ts';
@@ -35,21 +34,30 @@ import { warmupWorkerLogic } from './warmup-worker.ts';
 import { watchBusLogic } from './watch-bus.ts';
 import { watchWorkerLogic } from './watch-worker.ts';
 
+/**
+ * The worker machine with this runtime's effects: one supervision (restart budget, backoff, heartbeat
+ * timeout, all on the machine clock) for a stream's own process and for the node's shared one.
+ */
+function provideWorkerMachine(deps: EffectDeps, place: ProcessPlacement) {
+  return workerMachine.provide({
+    actors: {
+      spawnWorker: spawnWorkerLogic(deps, place),
+      warmupWorker: warmupWorkerLogic(deps),
+      applyPrompts: applyPromptsLogic(deps),
+      watchWorker: watchWorkerLogic(deps),
+      stopWorker: stopWorkerLogic(deps, place),
+      watchBus: watchBusLogic(deps),
+    },
+  });
+}
+
 /** The stream machine with every effect of this runtime provided. */
 export function provideStreamMachine(deps: EffectDeps) {
+  const shared = deps.config.nodeId;
   return streamMachine.provide({
     actors: {
-      workerLogic: workerMachine.provide({
-        actors: {
-          spawnWorker: spawnWorkerLogic(deps),
-          warmupWorker: warmupWorkerLogic(deps),
-          applyPrompts: applyPromptsLogic(deps),
-          watchWorker: watchWorkerLogic(deps),
-          stopWorker: stopWorkerLogic(deps),
-          watchBus: watchBusLogic(deps),
-        },
-      }),
-      attachSharedWorker: attachSharedWorkerLogic(deps),
+      workerLogic: provideWorkerMachine(deps, { key: streamProcKey, shared: false }),
+      attachSharedWorker: provideWorkerMachine(deps, { key: () => sharedProcKey(shared), shared: true }),
       switchPrompt: switchPromptLogic(deps),
     },
   });
@@ -565,7 +573,7 @@ export class HostedStream {
       const wc = cs?.context;
       out.push({
         id: `${this.id}/${childId}`,
-        machine: childId === 'shared' ? 'shared-attachment' : 'worker',
+        machine: 'worker',
         state: cs?.value ?? c.workers[childId]?.state ?? null,
         stream_id: this.id,
         context: wc

@@ -5,7 +5,7 @@
 //
 //   spawning -> warmup -> running (flowing | degraded) <-> restarting
 //   STOP / INPUT_ENDED -> stopping -> terminated;  OUTPUT_FAILED / a failed worker -> stopping -> failed
-import { and, assign, enqueueActions, fromCallback, setup, type SnapshotFrom } from 'xstate';
+import { and, assign, enqueueActions, fromCallback, setup, type ActorLogic, type ActorSystem, type SnapshotFrom } from 'xstate';
 import { ActorNotProvidedError, errorMessage } from './errors.ts';
 import type { StreamSpec } from '../stream-spec.ts';
 import { defaultEnv, type MachineEnv, type WorkerLimits } from './limits.ts';
@@ -149,15 +149,14 @@ export interface StreamContext extends StreamSpecFields {
   updatedAt: number;
 }
 
-/** Input of `attachSharedWorker`: the host attaches this stream to its node's shared worker process. */
-export interface SharedWorkerInput {
-  streamId: string;
-  /** The id the attachment must use in the WORKER_* notifications it sends back. */
-  workerId: string;
-  prompts: StreamPrompt[];
-  width: number;
-  height: number;
-}
+/**
+ * Input of `attachSharedWorker`: a worker actor's (the host provides the worker machine, its effects
+ * on the node's shared process). `workerId` is the id its WORKER_* notifications carry.
+ */
+export type SharedWorkerInput = WorkerInput;
+/** Any logic that takes a worker actor's input and events (the host's: the worker machine). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a machine's snapshot or a callback's
+type SharedWorkerLogic = ActorLogic<any, WorkerEvent, SharedWorkerInput, ActorSystem<any>, any>;
 
 export const SHARED_WORKER_ID = 'shared';
 
@@ -195,7 +194,7 @@ const streamSetup = setup({
      */
     attachSharedWorker: fromCallback<WorkerEvent, SharedWorkerInput>(() => {
       throw new ActorNotProvidedError('attachSharedWorker');
-    }),
+    }) as SharedWorkerLogic,
     /**
      * Tells the stream's process which prompt's output to send (prompt_worker): accepts SWITCH_PROMPT,
      * answers each with PROMPT_SWITCH_DONE in order. Runs for the stream's life. Default: a stream with
@@ -233,16 +232,7 @@ const streamSetup = setup({
   actions: {
     spawnInitialWorkers: enqueueActions(({ context, enqueue }) => {
       if (context.architecture === 'shared') {
-        enqueue.spawnChild('attachSharedWorker', {
-          id: SHARED_WORKER_ID,
-          input: {
-            streamId: context.id,
-            workerId: SHARED_WORKER_ID,
-            prompts: context.prompts,
-            width: context.width,
-            height: context.height,
-          },
-        });
+        enqueue.spawnChild('attachSharedWorker', { id: SHARED_WORKER_ID, input: workerInput(context, SHARED_WORKER_ID, context.prompts) });
         enqueue.assign({ workers: { [SHARED_WORKER_ID]: newRecord(SHARED_WORKER_ID) } });
         return;
       }
