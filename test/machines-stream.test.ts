@@ -267,6 +267,25 @@ describe('stream machine', () => {
     r.actor.stop();
   });
 
+  test("a heartbeat enters once, through its worker actor: the stats worker's figures are counted, the input's end comes first", async () => {
+    const figures = { fpsIn: 30, fpsOut: 30, latencyP50: 5, latencyP99: 9, drops: 1, dropsByReason: { late: 1 }, latenciesMs: [5] };
+    const r = rig({ architecture: 'prompt_worker', prompts: [P('a'), P('b')], limits: { inputEndDrainMs: 1_000 } });
+    await r.reach('running');
+    r.fx.fromProcess('w0', { type: 'HEARTBEAT', stats: { x: 1 }, frames: { pid: 7, frameCount: 10, lastOutputPts: '900', lastInputPts: '800', ...figures } });
+    // Not the active prompt's worker: its figures are not the stream's.
+    r.fx.fromProcess('w1', { type: 'HEARTBEAT', stats: { x: 2 }, frames: { pid: 7, frameCount: 99, ...figures } });
+    const c = r.actor.getSnapshot().context;
+    expect(streamStatus(r.actor.getSnapshot())).toMatchObject({ frameCount: 10, stats: { fpsOut: 30, drops: 1 } });
+    expect(c.resumeAt).toEqual({ outputPts: '900', inputPts: '800' });
+    expect(r.emitted.filter((e) => e.type === 'FRAMES_COUNTED')).toEqual([
+      { type: 'FRAMES_COUNTED', frames: { pid: 7, frameCount: 10, lastOutputPts: '900', lastInputPts: '800', ...figures }, frameCount: 10, drops: 1 },
+    ]);
+    // The input's end and figures showing no more output, in one heartbeat: the stream ends at once.
+    r.fx.fromProcess('w0', { type: 'HEARTBEAT', stats: {}, inputEnded: 'input_ended', frames: { pid: 7, frameCount: 12, ...figures, fpsOut: 0 } });
+    await r.reach('terminated');
+    expect(streamStatus(r.actor.getSnapshot())).toMatchObject({ endReason: 'input_ended', frameCount: 12 });
+  });
+
   test('FRAME_STATS and worker stats land in the status', async () => {
     const r = rig();
     await r.reach('running');

@@ -1,7 +1,7 @@
 // One stream hosted on this node: its stream actor (the stream machine with the real effects), the
-// bus traffic that feeds it (worker heartbeats -> FRAME_STATS, worker stream events -> INPUT_ENDED,
-// OUTPUT_FAILED, INPUT_STALLED/RESUMED, control -> UPDATE_PROMPTS) and the answers to its inbox
-// (subjects.streamCmd). Every failure stays inside this stream: the actor's errors are caught here.
+// bus traffic that feeds it (stream events -> INPUT_ENDED, OUTPUT_FAILED, INPUT_STALLED/RESUMED,
+// control -> UPDATE_PROMPTS; heartbeats reach it through its worker actors) and the answers to its
+// inbox (subjects.streamCmd). Every failure stays inside this stream: the actor's errors are caught here.
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import { SfError, isSfError } from '../errors.ts';
@@ -17,9 +17,9 @@ import {
   type StreamStateName,
 } from '../machines/index.ts';
 import type { BusMsg, BusSubscription } from '../transport/bus.ts';
-import { subjectPatterns, subjects } from '../transport/subjects.ts';
+import { subjects } from '../transport/subjects.ts';
 import type { PipelineSpec, StreamPrompt, StreamSpec, StreamStatus } from '../stream-spec.ts';
-import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type ProcCommand } from '../transport/worker-protocol.ts';
+import { StreamEvent as WorkerStreamEvent, type ProcCommand } from '../transport/worker-protocol.ts';
 import { applyPromptsLogic } from './apply-prompts.ts';
 import { errorReply, okReply, StreamCommand, type UpdatePromptsResult, type WorkspaceInfo } from './commands.ts';
 import { sharedProcKey, streamProcKey, type EffectDeps, type ProcessPlacement } from './deps.ts';
@@ -88,8 +88,6 @@ export class HostedStream {
   private readonly deps: EffectDeps;
   private readonly log;
   private readonly subs: BusSubscription[] = [];
-  private lastOutputPts: string | undefined;
-  private lastInputPts: string | undefined;
   private firstOutputLatencyMs: number | undefined;
   private lastState: string | undefined;
   private lastWorkerStates = new Map<string, { state: string; restarts: number }>();
@@ -121,12 +119,11 @@ export class HostedStream {
     this.channelsOpened = openStreamChannels(this.o.req, this.deps.config.trickle, this.log);
     const cmd = bus.subscribe(subjects.streamCmd(this.id));
     const evt = bus.subscribe(subjects.streamEvt(this.id));
-    const hb = bus.subscribe(subjectPatterns.workerHeartbeats(this.id));
-    this.subs.push(cmd, evt, hb);
+    this.subs.push(cmd, evt);
     // Commands run side by side: a status request must not wait behind a stop or a prompt update.
     void this.pump(cmd, (m) => void this.onCommand(m).catch((err: unknown) => this.log.warn({ err }, 'command reply failed')));
     void this.pump(evt, (m) => this.onStreamEvent(m));
-    void this.pump(hb, (m) => this.onHeartbeat(m));
+    this.actor.on('FRAMES_COUNTED', (e) => this.onFramesCounted(e));
     this.actor.subscribe({
       next: (s) => this.onSnapshot(s),
       error: (err) => {
@@ -185,8 +182,8 @@ export class HostedStream {
       width: size.width,
       height: size.height,
       activePromptId: c.activePromptId ?? c.prompts[0]?.id ?? '',
-      ...(this.lastOutputPts !== undefined ? { resumeAfterPts: this.lastOutputPts } : {}),
-      ...(this.lastOutputPts !== undefined && this.lastInputPts !== undefined ? { resumeAfterInputPts: this.lastInputPts } : {}),
+      ...(c.resumeAt ? { resumeAfterPts: c.resumeAt.outputPts } : {}),
+      ...(c.resumeAt?.inputPts !== undefined ? { resumeAfterInputPts: c.resumeAt.inputPts } : {}),
     };
   }
 
@@ -234,45 +231,16 @@ export class HostedStream {
   // ------------------------------------------------------------------------------------------
   // Worker traffic -> actor events
 
-  /** Only one worker's heartbeat feeds the stream's stats (every worker reports the same stream). */
-  private statsWorker(): string | undefined {
-    const c = this.snapshot().context;
-    const ws = Object.values(c.workers).filter((w) => !w.retiring && w.state !== 'terminated');
-    if (c.architecture === 'prompt_worker') return (ws.find((w) => w.promptId === c.activePromptId) ?? ws[0])?.workerId;
-    return ws[0]?.workerId;
-  }
-
-  private onHeartbeat(m: BusMsg): void {
-    if (this.isEnded()) return;
-    const hb = WorkerHeartbeat.safeParse(m.json());
-    if (!hb.success || hb.data.workerId !== this.statsWorker()) return;
-    const { stats, pid } = hb.data;
-    if (stats.lastOutputPts !== undefined) {
-      this.lastOutputPts = stats.lastOutputPts;
-      this.lastInputPts = stats.lastInputPts;
-    }
-    // Repeated by every heartbeat once the input is over (an input_ended event lost in a bus outage);
-    // sent before the figures, so a heartbeat showing no more output ends a draining stream at once.
-    if (hb.data.inputEnded) this.onInputEnded(hb.data.inputEnded.reason, hb.data.inputEnded.detail);
-    // The machine counts frames across processes and decides when a drained stream ends.
-    this.actor.send({
-      type: 'FRAME_STATS',
-      pid,
-      frameCount: stats.frameCount,
-      fpsIn: stats.fpsIn,
-      fpsOut: stats.fpsOut,
-      latencyP50: stats.latencyP50Ms,
-      latencyP99: stats.latencyP99Ms,
-      drops: Object.values(stats.dropsByReason).reduce((a, b) => a + b, 0),
-    });
-    const c = this.snapshot().context;
+  /** A heartbeat's figures, counted by the machine: the runtime's `stats` event (metrics, dashboard). */
+  private onFramesCounted(e: Extract<StreamEmitted, { type: 'FRAMES_COUNTED' }>): void {
+    const f = e.frames;
     this.deps.emit({
       type: 'stats',
       streamId: this.id,
-      stats: { fps_in: stats.fpsIn, fps_out: stats.fpsOut, latency_p50_ms: stats.latencyP50Ms, latency_p99_ms: stats.latencyP99Ms, frames_dropped: c.frames.drops },
-      frameCount: framesOut(c),
-      latenciesMs: stats.latenciesMs,
-      dropsByReason: stats.dropsByReason,
+      stats: { fps_in: f.fpsIn, fps_out: f.fpsOut, latency_p50_ms: f.latencyP50, latency_p99_ms: f.latencyP99, frames_dropped: e.drops },
+      frameCount: e.frameCount,
+      latenciesMs: [...(f.latenciesMs ?? [])],
+      dropsByReason: { ...f.dropsByReason },
     });
   }
 
@@ -562,7 +530,7 @@ export class HostedStream {
           activePromptId: c.activePromptId,
           endReason: c.endReason,
           failReason: c.failReason,
-          lastOutputPts: this.lastOutputPts,
+          lastOutputPts: c.resumeAt?.outputPts,
           firstOutputLatencyMs: this.firstOutputLatencyMs,
         },
       },

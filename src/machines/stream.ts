@@ -11,6 +11,7 @@ import type { StreamSpec } from '../stream-spec.ts';
 import { defaultEnv, type MachineEnv, type WorkerLimits } from './limits.ts';
 import {
   workerMachine,
+  type FrameStats,
   type StreamPrompt,
   type WorkerEvent,
   type WorkerInput,
@@ -27,19 +28,9 @@ export type StreamInput = StreamSpec & {
   env?: Partial<MachineEnv>;
 };
 
-/** One heartbeat's figures for the stream, from the process that runs it. */
-export interface FrameStats {
-  /** The process the figures come from: a new one counts its frames from zero again. */
-  pid?: number;
-  /** Frames the process output since it started (the machine adds those of earlier processes). */
-  frameCount: number;
-  fpsIn: number;
-  fpsOut: number;
-  latencyP50: number;
-  latencyP99: number;
-  /** Frames dropped in this heartbeat's window (the machine keeps the total). */
-  drops: number;
-}
+
+/** The stream's latest rates (from its stats worker's last heartbeat). */
+export type StreamRates = Pick<FrameStats, 'fpsIn' | 'fpsOut' | 'latencyP50' | 'latencyP99'>;
 
 /** Frames counted across the stream's processes (a restarted process counts from zero). */
 interface FrameCounter {
@@ -62,6 +53,7 @@ export type StreamEvent =
   | { type: 'INPUT_STALLED' }
   | { type: 'INPUT_RESUMED' }
   | { type: 'OUTPUT_FAILED'; reason: string }
+  /** The stats worker's figures (raised from its WORKER_STATS: a heartbeat enters the machine once). */
   | ({ type: 'FRAME_STATS' } & FrameStats)
   | WorkerNotification
   // A spawned worker actor that errored (xstate sends these to the parent).
@@ -76,6 +68,8 @@ const ACTOR_DONE = 'xstate.done.actor.';
 export type StreamEmitted =
   | { type: 'PROMPTS_UPDATED'; requestId?: string; promptsCount: number; warmupPerformed: boolean; error?: string; rejected?: boolean }
   | { type: 'PROMPT_SWITCHED'; activePromptId: string }
+  /** A heartbeat's figures were counted: `frames` as the process sent them, the totals across processes. */
+  | { type: 'FRAMES_COUNTED'; frames: FrameStats; frameCount: number; drops: number }
   | { type: 'PROMPT_SWITCH_FAILED'; promptId: string; error: string }
   | { type: 'PROMPT_SWITCH_REJECTED'; promptId: string; code: 'NOT_PROMPT_WORKER' | 'PROMPT_NOT_FOUND' | 'STREAM_NOT_FOUND' };
 
@@ -133,7 +127,9 @@ export interface StreamContext extends StreamSpecFields {
   /** Frames and drops across the stream's processes (the status's frame count and drops). */
   frames: FrameCounter;
   /** The latest rates; undefined until the first FRAME_STATS. */
-  stats: Omit<FrameStats, 'frameCount' | 'pid' | 'drops'> | undefined;
+  stats: StreamRates | undefined;
+  /** Where a restarted process resumes: the last output frame's pts and its input's (from the stats). */
+  resumeAt: { outputPts: string; inputPts: string | undefined } | undefined;
   /** Why the stream will end once its last frames are out (set while `draining`). */
   pendingEnd: 'input_ended' | 'input_timeout' | undefined;
   restartCount: number;
@@ -227,6 +223,8 @@ const streamSetup = setup({
       const id = 'workerId' in event ? event.workerId : event.type.startsWith(ACTOR_ERROR) ? event.type.slice(ACTOR_ERROR.length) : '';
       return context.workers[id]?.retiring === true;
     },
+    /** The notification is from the worker whose figures are the stream's (every worker reports the same stream). */
+    fromStatsWorker: ({ context, event }) => 'workerId' in event && event.workerId === statsWorker(context),
     knownPrompt: ({ context, event }) => event.type === 'SWITCH_PROMPT' && context.prompts.some((p) => p.id === event.promptId),
   },
   actions: {
@@ -469,13 +467,26 @@ const streamSetup = setup({
         if (w.state !== 'terminated') enqueue.sendTo(w.workerId, { type: 'STOP' });
       }
     }),
-    recordFrameStats: assign(({ context, event }) => {
-      if (event.type !== 'FRAME_STATS') return {};
-      const { type: _type, pid, frameCount, drops, ...rates } = event;
+    /** A heartbeat of the stats worker: the input's end first (so figures showing no more output end a drain at once), then its figures. */
+    takeHeartbeat: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'WORKER_STATS') return;
+      if (event.inputEnded) enqueue.raise({ type: 'INPUT_ENDED', reason: event.inputEnded });
+      if (event.frames) enqueue.raise({ type: 'FRAME_STATS', ...event.frames });
+    }),
+    recordFrameStats: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'FRAME_STATS') return;
+      const { type: _type, ...figures } = event;
+      const { pid, frameCount, drops, fpsIn, fpsOut, latencyP50, latencyP99, lastOutputPts, lastInputPts } = figures;
       const f = context.frames;
       const base = pid !== undefined && f.pid !== undefined && pid !== f.pid ? f.base + f.processFrames : f.base;
       const frames: FrameCounter = { pid: pid ?? f.pid, processFrames: frameCount, base, drops: f.drops + drops };
-      return { frames, stats: rates, updatedAt: context.env.now() };
+      enqueue.assign({
+        frames,
+        stats: { fpsIn, fpsOut, latencyP50, latencyP99 },
+        ...(lastOutputPts !== undefined ? { resumeAt: { outputPts: lastOutputPts, inputPts: lastInputPts } } : {}),
+        updatedAt: context.env.now(),
+      });
+      enqueue.emit({ type: 'FRAMES_COUNTED', frames: figures, frameCount: framesOut({ frames }), drops: frames.drops });
     }),
     holdEnd: assign((_, p: { reason: 'input_ended' | 'input_timeout' }) => ({ pendingEnd: p.reason })),
     endAsPending: assign(({ context }) => ({ endReason: context.endReason ?? context.pendingEnd ?? 'input_ended' })),
@@ -499,6 +510,13 @@ function newRecord(workerId: string, promptId?: string): WorkerRecord {
 
 function workerInput(c: StreamContext, workerId: string, prompts: StreamPrompt[]): WorkerInput {
   return { streamId: c.id, workerId, prompts, width: c.width, height: c.height, limits: c.limits, env: c.env };
+}
+
+/** The worker whose heartbeats give the stream's figures: prompt_worker, the active prompt's; otherwise the first. */
+function statsWorker(c: StreamContext): string | undefined {
+  const ws = activeWorkers(c);
+  if (c.architecture === 'prompt_worker') return (ws.find((w) => w.promptId === c.activePromptId) ?? ws[0])?.workerId;
+  return ws[0]?.workerId;
 }
 
 function firstActiveWorker(c: StreamContext): string | undefined {
@@ -554,6 +572,7 @@ export const streamMachine = streamSetup.createMachine({
       nextWorker: 0,
       frames: { pid: undefined, processFrames: 0, base: 0, drops: 0 },
       stats: undefined,
+      resumeAt: undefined,
       pendingEnd: undefined,
       restartCount: 0,
       degraded: false,
@@ -578,7 +597,7 @@ export const streamMachine = streamSetup.createMachine({
     WORKER_RUNNING: { actions: ['recordNotification', 'answerPromptUpdate'] },
     WORKER_RESTARTING: { actions: 'recordNotification' },
     WORKER_TERMINATED: { actions: ['recordNotification', 'answerPromptUpdate'] },
-    WORKER_STATS: { actions: 'recordNotification' },
+    WORKER_STATS: [{ guard: 'fromStatsWorker', actions: ['recordNotification', 'takeHeartbeat'] }, { actions: 'recordNotification' }],
     WORKER_PROMPTS_APPLIED: { actions: ['recordNotification', 'answerPromptUpdate'] },
     'xstate.done.actor.*': { actions: ['recordActorDone', 'answerPromptUpdate'] },
     FRAME_STATS: { actions: 'recordFrameStats' },
@@ -725,7 +744,7 @@ export interface StreamStatusData extends StreamSpecFields {
   promptIds: string[];
   activePromptId: string | undefined;
   frameCount: number;
-  stats: Omit<FrameStats, 'frameCount' | 'pid'> | undefined;
+  stats: (StreamRates & { drops: number }) | undefined;
   restartCount: number;
   workers: WorkerRecord[];
   endReason: StreamContext['endReason'];

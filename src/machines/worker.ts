@@ -27,6 +27,33 @@ export type { StreamPrompt };
 /** What a worker process reports about itself (frames, fps, latency...); opaque to the machine. */
 export type WorkerStats = Readonly<Record<string, unknown>>;
 
+/** One heartbeat's figures for the stream, from the process that runs it (the host reads them out of the heartbeat, once). */
+export interface FrameStats {
+  /** The process the figures come from: a new one counts its frames from zero again. */
+  pid?: number;
+  /** Frames the process output since it started (the stream machine adds those of earlier processes). */
+  frameCount: number;
+  fpsIn: number;
+  fpsOut: number;
+  latencyP50: number;
+  latencyP99: number;
+  /** Frames dropped in this heartbeat's window (the stream machine keeps the total). */
+  drops: number;
+  /** The window's drops by reason and latencies (passed on to the host's metrics, not kept). */
+  dropsByReason?: Readonly<Record<string, number>>;
+  latenciesMs?: readonly number[];
+  /** Where a restarted process resumes (the last frame output, and its input's pts). */
+  lastOutputPts?: string;
+  lastInputPts?: string;
+}
+
+/** What a heartbeat adds to the bare sign of life (the stream machine's business, carried through). */
+export interface HeartbeatNews {
+  frames?: FrameStats;
+  /** The input is over (repeated by every heartbeat once it is: an `input_ended` event may be lost). */
+  inputEnded?: 'input_ended' | 'input_timeout';
+}
+
 export interface WorkerInput {
   streamId: string;
   workerId: string;
@@ -40,7 +67,7 @@ export interface WorkerInput {
 
 /** Events the worker accepts (EXIT / HEARTBEAT / STATS normally come from `watchWorker`). */
 export type WorkerEvent =
-  | { type: 'HEARTBEAT'; stats?: WorkerStats }
+  | ({ type: 'HEARTBEAT'; stats?: WorkerStats } & HeartbeatNews)
   | { type: 'STATS'; stats: WorkerStats }
   | { type: 'EXIT'; code: number | null; signal: string | null }
   | { type: 'STOP' }
@@ -60,7 +87,7 @@ export type WorkerNotification =
   | { type: 'WORKER_RESTARTING'; workerId: string; reason: string; restartCount: number; delayMs: number }
   | { type: 'WORKER_FAILED'; workerId: string; reason: string; restartCount: number }
   | { type: 'WORKER_TERMINATED'; workerId: string }
-  | { type: 'WORKER_STATS'; workerId: string; stats: WorkerStats }
+  | ({ type: 'WORKER_STATS'; workerId: string; stats: WorkerStats } & HeartbeatNews)
   | { type: 'WORKER_PROMPTS_APPLIED'; workerId: string; warmupPerformed: boolean; error?: string; rejected?: boolean };
 
 export interface WorkerContext extends Omit<WorkerInput, 'env'> {
@@ -408,10 +435,12 @@ export const workerMachine = workerSetup.createMachine({
                         { type: 'recordStats', params: ({ event }) => ({ stats: event.stats, heartbeat: true }) },
                         {
                           type: 'notify',
-                          params: ({ context }) => ({
+                          params: ({ context, event }) => ({
                             type: 'WORKER_STATS',
                             workerId: context.workerId,
                             stats: context.lastStats ?? {},
+                            ...(event.frames ? { frames: event.frames } : {}),
+                            ...(event.inputEnded ? { inputEnded: event.inputEnded } : {}),
                           }),
                         },
                       ],
