@@ -72,8 +72,6 @@ export interface HostedStreamOptions {
   inspection: Inspection;
   req: StreamSpec;
   epoch: number;
-  /** The workspace the stream's prompts resolve models in. */
-  workspace: string;
   /** Called once when the stream reached terminated or failed. */
   onEnded(s: HostedStream): void;
   /** An ended stream whose id is started again: drop it now. */
@@ -299,7 +297,7 @@ export class HostedStream {
 
   /** Prompts as a client sent them -> stream prompts (one validation, here where the stream runs); PROMPT_INVALID otherwise. */
   private validate(raw: unknown[]): StreamPrompt[] {
-    return validateStreamPrompts(raw, promptLimits(this.deps.config.inference, this.o.workspace));
+    return validateStreamPrompts(raw, promptLimits(this.deps.config.inference, this.deps.config.inference.workspace));
   }
 
   /** A control message that cannot apply: an error event on the stream's `-events` channel, by its process. */
@@ -481,7 +479,7 @@ export class HostedStream {
   workspaceInfo(): WorkspaceInfo {
     const c = this.snapshot().context;
     return {
-      workspace_path: this.o.workspace,
+      workspace_path: this.deps.config.inference.workspace,
       config_keys: Object.keys(this.deps.config).sort(),
       total_workers: Object.values(c.workers).filter((w) => !w.retiring && w.state !== 'terminated').length,
       active_prompt_id: c.activePromptId ?? null,

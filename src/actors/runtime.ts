@@ -24,8 +24,6 @@ export interface RuntimeOptions {
   /** The node's bus (embedded or NATS); the caller owns it and closes it after the runtime. */
   bus: Bus;
   logger?: Logger;
-  /** Workspace directory (models); prompts resolve against it. */
-  workspace: string;
   /** Worker process entry to fork (default: src/runner/main.ts). */
   workerEntry?: string;
 }
@@ -185,7 +183,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       const old = hosted.get(req.id);
       if (old) remove(old);
       else if (claim.previous) await ask(req.id, { type: 'forget' }, StreamCommandResult.forget).catch(() => undefined);
-      stream = new HostedStream({ deps, machine, inspection, req, epoch: claim.epoch, workspace: opts.workspace, onEnded, onForget: remove });
+      stream = new HostedStream({ deps, machine, inspection, req, epoch: claim.epoch, onEnded, onForget: remove });
       hosted.set(req.id, stream);
       stream.start();
     } finally {
@@ -225,7 +223,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
   const runtime: Runtime = {
     nodeId: config.nodeId,
-    workspace: opts.workspace,
+    workspace: config.inference.workspace,
     startStream,
     getStream,
     listStreams,

@@ -1,7 +1,10 @@
 // The stream machine: one actor per stream. It spawns its worker actor(s) through the named actor
-// `workerLogic` (dedicated: one; prompt_worker: one per prompt) or attaches to the node's shared worker
-// through `attachSharedWorker` (shared), follows their WORKER_* notifications, routes prompt updates
-// and keeps everything the status JSON shows. Pure definition: every effect lives in the host.
+// `workerLogic` (dedicated: one; prompt_worker: one per prompt) or `attachSharedWorker` (shared: one
+// worker actor on the node's shared process; the host provides the same worker machine, so
+// supervision is written once), follows their WORKER_* notifications (a heartbeat's figures ride on
+// WORKER_STATS), routes prompt updates, tells the process of prompt switches through `switchPrompt`,
+// counts frames across processes, drains after the input's end, and keeps everything the status JSON
+// shows. Pure definition: every effect lives in the host (src/actors).
 //
 //   spawning -> warmup -> running (flowing | degraded) <-> restarting
 //   STOP / INPUT_ENDED -> stopping -> terminated;  OUTPUT_FAILED / a failed worker -> stopping -> failed

@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
       const t = trickle;
       closers.unshift(() => t.close());
     }
-    const runtime = await createRuntime({ config: cfg, bus, logger, workspace });
+    const runtime = await createRuntime({ config: cfg, bus, logger });
     closers.unshift(() => runtime.close());
     const app = await buildApp({ config: cfg, runtime, logger });
     closers.unshift(() => app.close());
