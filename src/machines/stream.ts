@@ -93,7 +93,8 @@ export interface WorkerRecord {
   retiring?: boolean;
   /**
    * The child actor is gone: a worker machine once it reached its final state (its done event follows
-   * WORKER_TERMINATED), the shared attachment (a callback that never completes) at WORKER_TERMINATED.
+   * WORKER_TERMINATED); the shared attachment already at WORKER_TERMINATED (any logic may serve it,
+   * one that never completes too).
    */
   gone: boolean;
 }
