@@ -175,7 +175,7 @@ async function byteDomain(ws: string, config: ReturnType<typeof loadConfig>['inf
   }
 
   // The worker's hop: the frame's buffer transferred to the inference thread and the result's back.
-  const thread = new InferenceThread('bench', { config, workspace: ws, provider: 'cpu', logLevel: 'silent' }, rootLogger);
+  const thread = new InferenceThread('bench', { config: { ...config, workspace: ws }, provider: 'cpu', logLevel: 'silent' }, rootLogger);
   try {
     console.log(`\nThe inference-thread round trip (frame transferred in, result transferred back), 512x512, ${N} frames:\n`);
     console.log('| prompt (byte domain) | inline ms/frame | inline CPU ms/frame | via thread ms/frame | via thread CPU ms/frame | hop CPU ms/frame |');

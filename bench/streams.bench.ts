@@ -110,11 +110,11 @@ interface BenchNode {
   close(): Promise<void>;
 }
 
-async function startBenchNode(config: Readonly<Config>, workspace: string): Promise<BenchNode> {
+async function startBenchNode(config: Readonly<Config>): Promise<BenchNode> {
   const trickle = createTrickleServer({ config: config.trickle });
   const { port } = await trickle.listen(0, '127.0.0.1');
   const bus = await createBus(config.bus);
-  const runtime = await createRuntime({ config, bus, workspace });
+  const runtime = await createRuntime({ config, bus });
   return {
     runtime,
     trickle,
@@ -251,7 +251,7 @@ export default {
       ]);
 
       const base = await baseline(clip, workspace, config, dir);
-      const n = await startBenchNode(config, workspace);
+      const n = await startBenchNode(config);
       const cap: Awaited<ReturnType<typeof capacityRun>>[] = [];
       try {
         for (let s = 1; s <= MAX_STREAMS; s++) {
@@ -263,7 +263,7 @@ export default {
         const crash = await crashRun(n, clip, workspace, dir);
         // The same crash with a spare process pool (actors.spareWorkers = 1): no fork on restart.
         const spareCfg = loadConfig({ ...config, actors: { ...config.actors, spareWorkers: 1 } } as Parameters<typeof loadConfig>[0]);
-        const ns = await startBenchNode(spareCfg, workspace);
+        const ns = await startBenchNode(spareCfg);
         let crashSpare: Awaited<ReturnType<typeof crashRun>>;
         try {
           await startStream(ns, 'prime', workspace); // the pool fills once the node is in use

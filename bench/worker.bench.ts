@@ -56,7 +56,7 @@ export default {
   async run(): Promise<void> {
     const workspace = mkdtempSync(join(tmpdir(), 'sf-bench-worker-'));
     const config = loadConfig({ inference: { workspace } });
-    const thread = new InferenceThread('bench', { config: config.inference, workspace, provider: 'cpu', logLevel: 'silent' }, rootLogger);
+    const thread = new InferenceThread('bench', { config: config.inference, provider: 'cpu', logLevel: 'silent' }, rootLogger);
     try {
       console.log(`| graph (${W}x${H}) | main thread ms | thread, transfer ms | ratio | thread, copy ms | ratio |`);
       console.log('|---|---|---|---|---|---|');

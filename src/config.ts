@@ -111,7 +111,7 @@ export const MediaConfigSchema = z.object({
 });
 
 export const InferenceConfigSchema = z.object({
-  /** Directory holding `models/`; created with the built-in models on first use. */
+  /** Directory holding `models/`; created with the built-in models on first use. The one place a node and its processes read it (serve resolves it first). */
   workspace: z.string().default('./workspace'),
   /** onnxruntime execution provider: cpu by default, cuda when asked and present. */
   provider: z.enum(['cpu', 'cuda']).default('cpu'),

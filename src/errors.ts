@@ -13,49 +13,36 @@ interface CodeDef {
   error: string;
   doc: string;
 }
+/** A code the HTTP edge answers with. */
+const api = (status: number, error: string, doc: string) => ({ layer: 'api', status, error, doc }) as const;
+/** A code of the parts inside: it reaches a client only as a 500. */
 const internal = <L extends Layer>(layer: L, doc: string) => ({ layer, status: 500, error: 'Internal Server Error', doc }) as const;
 
 export const ERROR_CODES = {
-  BAD_REQUEST: { layer: 'api', status: 400, error: 'Bad Request', doc: 'The body, a parameter or a query is malformed or out of range.' },
-  PROMPT_INVALID: { layer: 'api',
-    status: 400,
-    error: 'Prompt validation failed',
-    doc: 'A prompt cannot run; `validation_errors` says which node and input.',
-  },
-  PROMPT_MISSING: { layer: 'api', status: 400, error: 'Bad Request', doc: 'update-prompts without `prompt` or `prompts`.' },
-  NOT_DEDICATED_WORKER: { layer: 'api', status: 400, error: 'Bad Request', doc: 'The route needs a dedicated-worker stream.' },
-  NOT_PROMPT_WORKER: { layer: 'api', status: 400, error: 'Bad Request', doc: 'The route needs a prompt-worker stream.' },
-  PROMPT_REJECTED: { layer: 'api', status: 400, error: 'Bad Request', doc: 'update-prompts: the worker could not compile or warm up the new prompts; the stream keeps its old ones.' },
-  PROMPT_NOT_FOUND: { layer: 'api', status: 400, error: 'Bad Request', doc: 'switch-prompt names a prompt id the stream does not hold.' },
-  UNAUTHORIZED: { layer: 'api', status: 401, error: 'Unauthorized', doc: 'The bearer token is missing or wrong.' },
-  HOST_NOT_ALLOWED: { layer: 'api', status: 403, error: 'Forbidden', doc: 'A stream URL points at a host outside --allowed-hosts.' },
-  NOT_FOUND: { layer: 'api', status: 404, error: 'Not Found', doc: 'No such route.' },
-  STREAM_NOT_FOUND: { layer: 'api', status: 404, error: 'Not Found', doc: 'No stream with that id on this service.' },
-  NO_STREAMS: { layer: 'api', status: 404, error: 'Not Found', doc: 'Stop-all found no running stream.' },
-  THUMBNAIL_NOT_FOUND: { layer: 'api',
-    status: 404,
-    error: 'Not Found',
-    doc: 'No thumbnail of that stream and side arrived lately (thumbnails are off, or the stream has no frames yet).',
-  },
-  METHOD_NOT_ALLOWED: { layer: 'api', status: 405, error: 'Method Not Allowed', doc: 'The route exists with other methods.' },
-  STREAM_EXISTS: { layer: 'api', status: 409, error: 'Conflict', doc: 'A stream with that id is already running.' },
-  URI_TOO_LONG: { layer: 'api', status: 414, error: 'URI Too Long', doc: 'A path segment (a stream id, say) exceeds the router limit; the URL is not echoed.' },
-  PAYLOAD_TOO_LARGE: { layer: 'api', status: 413, error: 'Payload Too Large', doc: 'The body exceeds the configured limit.' },
-  UNSUPPORTED_MEDIA_TYPE: { layer: 'api', status: 415, error: 'Unsupported Media Type', doc: 'The body is not JSON.' },
-  INTERNAL: { layer: 'api', status: 500, error: 'Internal Server Error', doc: 'A bug: the message says where.' },
-  BUS_UNAVAILABLE: { layer: 'api',
-    status: 503,
-    error: 'Service Unavailable',
-    doc: 'The bus (NATS) is disconnected and reconnecting: running streams go on; try again once /readyz is ready.',
-  },
-  TOO_MANY_VIEWERS: { layer: 'api',
-    status: 503,
-    error: 'Service Unavailable',
-    doc: 'The edge already serves as many live dashboard feeds or video relays as `dashboard.maxFeedClients` / `dashboard.maxVideoRelays` allow.',
-  },
-  NO_CAPACITY: { layer: 'api', status: 503, error: 'Service Unavailable', doc: 'No node of the cluster has room for another stream (each is full by its measured capacity, draining or not ready); the message says why for each.' },
-  NODE_NOT_FOUND: { layer: 'api', status: 404, error: 'Not Found', doc: 'No live node with that id in the cluster.' },
-  START_TIMEOUT: { layer: 'api', status: 504, error: 'Gateway Timeout', doc: 'The stream did not reach `running` in time; `state` says where it got.' },
+  BAD_REQUEST: api(400, 'Bad Request', 'The body, a parameter or a query is malformed or out of range.'),
+  PROMPT_INVALID: api(400, 'Prompt validation failed', 'A prompt cannot run; `validation_errors` says which node and input.'),
+  PROMPT_MISSING: api(400, 'Bad Request', 'update-prompts without `prompt` or `prompts`.'),
+  NOT_DEDICATED_WORKER: api(400, 'Bad Request', 'The route needs a dedicated-worker stream.'),
+  NOT_PROMPT_WORKER: api(400, 'Bad Request', 'The route needs a prompt-worker stream.'),
+  PROMPT_REJECTED: api(400, 'Bad Request', 'update-prompts: the worker could not compile or warm up the new prompts; the stream keeps its old ones.'),
+  PROMPT_NOT_FOUND: api(400, 'Bad Request', 'switch-prompt names a prompt id the stream does not hold.'),
+  UNAUTHORIZED: api(401, 'Unauthorized', 'The bearer token is missing or wrong.'),
+  HOST_NOT_ALLOWED: api(403, 'Forbidden', 'A stream URL points at a host outside --allowed-hosts.'),
+  NOT_FOUND: api(404, 'Not Found', 'No such route.'),
+  STREAM_NOT_FOUND: api(404, 'Not Found', 'No stream with that id on this service.'),
+  NO_STREAMS: api(404, 'Not Found', 'Stop-all found no running stream.'),
+  THUMBNAIL_NOT_FOUND: api(404, 'Not Found', 'No thumbnail of that stream and side arrived lately (thumbnails are off, or the stream has no frames yet).'),
+  METHOD_NOT_ALLOWED: api(405, 'Method Not Allowed', 'The route exists with other methods.'),
+  STREAM_EXISTS: api(409, 'Conflict', 'A stream with that id is already running.'),
+  URI_TOO_LONG: api(414, 'URI Too Long', 'A path segment (a stream id, say) exceeds the router limit; the URL is not echoed.'),
+  PAYLOAD_TOO_LARGE: api(413, 'Payload Too Large', 'The body exceeds the configured limit.'),
+  UNSUPPORTED_MEDIA_TYPE: api(415, 'Unsupported Media Type', 'The body is not JSON.'),
+  INTERNAL: api(500, 'Internal Server Error', 'A bug: the message says where.'),
+  BUS_UNAVAILABLE: api(503, 'Service Unavailable', 'The bus (NATS) is disconnected and reconnecting: running streams go on; try again once /readyz is ready.'),
+  TOO_MANY_VIEWERS: api(503, 'Service Unavailable', 'The edge already serves as many live dashboard feeds or video relays as `dashboard.maxFeedClients` / `dashboard.maxVideoRelays` allow.'),
+  NO_CAPACITY: api(503, 'Service Unavailable', 'No node of the cluster has room for another stream (each is full by its measured capacity, draining or not ready); the message says why for each.'),
+  NODE_NOT_FOUND: api(404, 'Not Found', 'No live node with that id in the cluster.'),
+  START_TIMEOUT: api(504, 'Gateway Timeout', 'The stream did not reach `running` in time; `state` says where it got.'),
 
   // ---- a worker process's replies to ProcCommands (besides PROMPT_INVALID, PROMPT_REJECTED,
   // PROMPT_NOT_FOUND and INTERNAL, which mean there what they mean at the edge)
@@ -144,6 +131,21 @@ export class SfError extends Error {
   }
 }
 
+/**
+ * The base of every layer's error class: a code of this registry (of that layer), a message and the
+ * `cause` kept. The class name is the subclass's own (`MediaError`, `BusTimeoutError`, ...).
+ */
+export class CodedError<C extends ErrorCode> extends Error {
+  constructor(
+    readonly code: C,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
 export function isSfError(e: unknown): e is SfError {
   return e instanceof SfError;
 }
@@ -152,13 +154,4 @@ export function isSfError(e: unknown): e is SfError {
 export type WorkerErrorCode = CodeOf<'worker'> | 'PROMPT_INVALID' | 'PROMPT_REJECTED' | 'PROMPT_NOT_FOUND' | 'INTERNAL';
 
 /** A typed failure of a worker process (its runner and its inference workers); its code travels in a Reply. */
-export class WorkerError extends Error {
-  override readonly name = 'WorkerError';
-  constructor(
-    readonly code: WorkerErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export class WorkerError extends CodedError<WorkerErrorCode> {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { subjectMatches } from '../src/transport/local/match.ts';
+import { subjectMatches } from '../src/transport/match.ts';
 import { InvalidSubjectTokenError, subjectPatterns, subjects } from '../src/transport/subjects.ts';
 
 describe('subjects', () => {

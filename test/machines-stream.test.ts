@@ -11,6 +11,8 @@ import {
   workerStateName,
 
   type SharedWorkerInput,
+  type SwitchPromptCommand,
+  type SwitchPromptInput,
   type StreamEmitted,
   type StreamPrompt,
   type WorkerEvent,
@@ -265,6 +267,25 @@ describe('stream machine', () => {
     r.actor.stop();
   });
 
+  test("a heartbeat enters once, through its worker actor: the stats worker's figures are counted, the input's end comes first", async () => {
+    const figures = { fpsIn: 30, fpsOut: 30, latencyP50: 5, latencyP99: 9, drops: 1, dropsByReason: { late: 1 }, latenciesMs: [5] };
+    const r = rig({ architecture: 'prompt_worker', prompts: [P('a'), P('b')], limits: { inputEndDrainMs: 1_000 } });
+    await r.reach('running');
+    r.fx.fromProcess('w0', { type: 'HEARTBEAT', stats: { x: 1 }, frames: { pid: 7, frameCount: 10, lastOutputPts: '900', lastInputPts: '800', ...figures } });
+    // Not the active prompt's worker: its figures are not the stream's.
+    r.fx.fromProcess('w1', { type: 'HEARTBEAT', stats: { x: 2 }, frames: { pid: 7, frameCount: 99, ...figures } });
+    const c = r.actor.getSnapshot().context;
+    expect(streamStatus(r.actor.getSnapshot())).toMatchObject({ frameCount: 10, stats: { fpsOut: 30, drops: 1 } });
+    expect(c.resumeAt).toEqual({ outputPts: '900', inputPts: '800' });
+    expect(r.emitted.filter((e) => e.type === 'FRAMES_COUNTED')).toEqual([
+      { type: 'FRAMES_COUNTED', frames: { pid: 7, frameCount: 10, lastOutputPts: '900', lastInputPts: '800', ...figures }, frameCount: 10, drops: 1 },
+    ]);
+    // The input's end and figures showing no more output, in one heartbeat: the stream ends at once.
+    r.fx.fromProcess('w0', { type: 'HEARTBEAT', stats: {}, inputEnded: 'input_ended', frames: { pid: 7, frameCount: 12, ...figures, fpsOut: 0 } });
+    await r.reach('terminated');
+    expect(streamStatus(r.actor.getSnapshot())).toMatchObject({ endReason: 'input_ended', frameCount: 12 });
+  });
+
   test('FRAME_STATS and worker stats land in the status', async () => {
     const r = rig();
     await r.reach('running');
@@ -394,6 +415,36 @@ describe('stream machine', () => {
     });
   });
 
+  test("a prompt switch is the process's: the active prompt changes when it answers, and a refusal keeps the old one", async () => {
+    const asked: SwitchPromptCommand[] = [];
+    const answers: Array<(error?: string) => void> = [];
+    const switchPrompt = fromCallback<SwitchPromptCommand, SwitchPromptInput>(({ receive, sendBack }) => {
+      receive((e) => {
+        asked.push(e);
+        answers.push((error) => sendBack({ type: 'PROMPT_SWITCH_DONE', promptId: e.promptId, by: e.by, ...(error ? { error } : {}) }));
+      });
+    });
+    const r = rig({ architecture: 'prompt_worker', prompts: [P('a'), P('b')], machine: streamMachine.provide({ actors: { switchPrompt } }) });
+    await r.reach('running');
+    r.actor.send({ type: 'SWITCH_PROMPT', promptId: 'b' });
+    expect(asked).toEqual([{ type: 'SWITCH_PROMPT', promptId: 'b', by: 'request' }]);
+    expect(r.actor.getSnapshot().context.activePromptId).toBe('a');
+    answers[0]!();
+    expect(r.actor.getSnapshot().context.activePromptId).toBe('b');
+    r.actor.send({ type: 'SWITCH_PROMPT', promptId: 'a' });
+    answers[1]!('PROMPT_NOT_FOUND: no worker');
+    expect(r.actor.getSnapshot().context.activePromptId).toBe('b');
+    expect(r.emitted).toEqual([
+      { type: 'PROMPT_SWITCHED', activePromptId: 'b' },
+      { type: 'PROMPT_SWITCH_FAILED', promptId: 'a', error: 'PROMPT_NOT_FOUND: no worker' },
+    ]);
+    // An update that removes the active prompt switches the process once it settled.
+    r.actor.send({ type: 'UPDATE_PROMPTS', prompts: [P('a'), P('c')] });
+    await until(r.actor, (s) => s.context.lastPromptUpdate !== undefined);
+    expect(asked.at(-1)).toEqual({ type: 'SWITCH_PROMPT', promptId: 'a', by: 'prompt_update' });
+    r.actor.stop();
+  });
+
   test('SWITCH_PROMPT on a dedicated stream is refused', async () => {
     const r = rig();
     await r.reach('running');
@@ -421,7 +472,9 @@ describe('stream machine', () => {
       const machine = streamMachine.provide({ actors: { attachSharedWorker: sharedAttachment(log) } });
       const r = rig({ architecture: 'shared', machine });
       await r.reach('running');
-      expect(log[0]).toEqual({ streamId: 's1', workerId: 'shared', prompts: [P('a')], width: 512, height: 512 });
+      // A worker actor's input: the stream's limits and clock (one supervision for dedicated and shared).
+      const { limits, env } = r.actor.getSnapshot().context;
+      expect(log[0]).toEqual({ streamId: 's1', workerId: 'shared', prompts: [P('a')], width: 512, height: 512, limits, env });
       expect(streamStatus(r.actor.getSnapshot()).workers).toEqual([{ workerId: 'shared', state: 'running', pid: 77, restartCount: 0, gone: false }]);
       r.actor.send({ type: 'UPDATE_PROMPTS', prompts: [P('z')] });
       expect(r.emitted).toEqual([{ type: 'PROMPTS_UPDATED', promptsCount: 1, warmupPerformed: false }]);

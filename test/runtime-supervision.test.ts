@@ -83,6 +83,24 @@ describe('runtime: supervision', () => {
     for (const id of ['calm1', 'calm2']) expect(alive(before[id])).toBe(false); // stopped with their streams
   }, 180_000);
 
+  it("a SIGKILLed shared process: each stream's own worker actor re-attaches it to one new shared process", async () => {
+    node = await startNode();
+    const ids = ['sh-a', 'sh-b'];
+    for (const id of ids) expect((await api(node.origin, 'POST', '/stream/start', startBody(node, { id, params: { dedicated_worker: false } }))).status).toBe(200);
+    const pid = (await api(node.origin, 'GET', '/stream/sh-a')).json.worker_status.pid as number;
+    const restarted = ids.map((id) => waitEvent(node!, (e) => e.type === 'worker_restart' && e.streamId === id));
+    process.kill(pid, 'SIGKILL');
+    for (const r of await Promise.all(restarted)) expect(r.type === 'worker_restart' && r.reason).toBe('killed by signal SIGKILL');
+    const back = await Promise.all(ids.map((id) => waitState(node!, id, 'running', 60_000)));
+    for (const st of back) {
+      expect(st.worker_status.restart_count).toBe(1);
+      expect(st.worker_status.pid).not.toBe(pid);
+    }
+    expect(back[0].worker_status.pid).toBe(back[1].worker_status.pid);
+    expect(node.runtime.processes().map((p) => p.key)).toEqual(['shared:node-1']);
+    expect(alive(pid)).toBe(false);
+  }, 120_000);
+
   it('a worker that keeps crashing ends failed with its reason; the neighbour runs on', async () => {
     node = await startNode({ actors: { maxRestarts: 1, restartWindowMs: 120_000 } });
     for (const id of ['crashy', 'steady']) expect((await api(node.origin, 'POST', '/stream/start', startBody(node, { id }))).status).toBe(200);

@@ -17,7 +17,7 @@ let thread: InferenceThread;
 beforeAll(() => {
   dir = tempDir('sf-graph-life-');
   const inference = { ...defaultConfig.inference, workspace: join(dir.path, 'ws') };
-  thread = new InferenceThread('t0', { config: inference, workspace: inference.workspace, provider: inference.provider, logLevel: 'silent' }, rootLogger);
+  thread = new InferenceThread('t0', { config: inference, provider: inference.provider, logLevel: 'silent' }, rootLogger);
 });
 
 afterAll(async () => {

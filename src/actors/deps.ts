@@ -23,6 +23,12 @@ export interface EffectDeps {
   emit(e: RuntimeEvent): void;
 }
 
+/** Which process a worker actor's effects use: the stream's own, or the node's shared one. */
+export interface ProcessPlacement {
+  key(streamId: string): string;
+  shared: boolean;
+}
+
 /** Process key of a stream's own process (dedicated and prompt_worker: its workers share it). */
 export const streamProcKey = (streamId: string) => `stream:${streamId}`;
 /** Process key of the node's shared process. */

@@ -1,20 +1,11 @@
 // Typed errors of the actor runtime. Callers branch on `code`; the HTTP edge only ever sees SfError
 // (src/errors.ts), which the runtime builds from these at its boundary.
-import type { CodeOf } from '../errors.ts';
+import { CodedError, type CodeOf } from '../errors.ts';
 
 /** The codes (src/errors.ts registry, layer runtime). */
 export type RuntimeErrorCode = Exclude<CodeOf<'runtime'>, 'ABORTED'>;
 
-export class RuntimeError extends Error {
-  constructor(
-    readonly code: RuntimeErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'RuntimeError';
-  }
-}
+export class RuntimeError extends CodedError<RuntimeErrorCode> {}
 
 /** The worker's own error reply: its `code` is the worker's, kept for the caller. */
 export class WorkerReplyError extends RuntimeError {
@@ -23,14 +14,12 @@ export class WorkerReplyError extends RuntimeError {
     message: string,
   ) {
     super('WORKER_REPLY_ERROR', `${workerCode}: ${message}`);
-    this.name = 'WorkerReplyError';
   }
 }
 
 export class WorkerGoneError extends RuntimeError {
   constructor(readonly procId: string, detail: string) {
     super('WORKER_GONE', `worker process ${procId} ${detail}`);
-    this.name = 'WorkerGoneError';
   }
 }
 

@@ -1,7 +1,7 @@
 // One stream hosted on this node: its stream actor (the stream machine with the real effects), the
-// bus traffic that feeds it (worker heartbeats -> FRAME_STATS, worker stream events -> INPUT_ENDED,
-// OUTPUT_FAILED, INPUT_STALLED/RESUMED, control -> UPDATE_PROMPTS) and the answers to its inbox
-// (subjects.streamCmd). Every failure stays inside this stream: the actor's errors are caught here.
+// bus traffic that feeds it (stream events -> INPUT_ENDED, OUTPUT_FAILED, INPUT_STALLED/RESUMED,
+// control -> UPDATE_PROMPTS; heartbeats reach it through its worker actors) and the answers to its
+// inbox (subjects.streamCmd). Every failure stays inside this stream: the actor's errors are caught here.
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import { SfError, isSfError } from '../errors.ts';
@@ -17,38 +17,48 @@ import {
   type StreamStateName,
 } from '../machines/index.ts';
 import type { BusMsg, BusSubscription } from '../transport/bus.ts';
-import { subjectPatterns, subjects } from '../transport/subjects.ts';
+import { subjects } from '../transport/subjects.ts';
 import type { PipelineSpec, StreamProgress, StreamPrompt, StreamSpec, StreamStatus } from '../stream-spec.ts';
-import { StreamEvent as WorkerStreamEvent, WorkerHeartbeat, type ProcCommand } from '../transport/worker-protocol.ts';
+import { StreamEvent as WorkerStreamEvent, type ProcCommand } from '../transport/worker-protocol.ts';
 import { applyPromptsLogic } from './apply-prompts.ts';
-import { attachSharedWorkerLogic } from './attach-shared-worker.ts';
 import { errorReply, okReply, StreamCommand, type UpdatePromptsResult, type WorkspaceInfo } from './commands.ts';
-import { sharedProcKey, streamProcKey, type EffectDeps } from './deps.ts';
+import { sharedProcKey, streamProcKey, type EffectDeps, type ProcessPlacement } from './deps.ts';
 import type { Inspection } from './inspection.ts';
 import { spawnWorkerLogic } from './spawn-worker.ts';
 import { toStreamStatus } from './status.ts';
 import { stopWorkerLogic } from './stop-worker.ts';
+import { switchPromptLogic } from './switch-prompt.ts';
 import type { ActorSummary, UpdatePromptsRequest } from './types.ts';
 import { closeStreamChannels, openStreamChannels } from './stream-channels.ts';
 import { warmupWorkerLogic } from './warmup-worker.ts';
 import { watchBusLogic } from './watch-bus.ts';
 import { watchWorkerLogic } from './watch-worker.ts';
 
+/**
+ * The worker machine with this runtime's effects: one supervision (restart budget, backoff, heartbeat
+ * timeout, all on the machine clock) for a stream's own process and for the node's shared one.
+ */
+function provideWorkerMachine(deps: EffectDeps, place: ProcessPlacement) {
+  return workerMachine.provide({
+    actors: {
+      spawnWorker: spawnWorkerLogic(deps, place),
+      warmupWorker: warmupWorkerLogic(deps),
+      applyPrompts: applyPromptsLogic(deps),
+      watchWorker: watchWorkerLogic(deps),
+      stopWorker: stopWorkerLogic(deps, place),
+      watchBus: watchBusLogic(deps),
+    },
+  });
+}
+
 /** The stream machine with every effect of this runtime provided. */
 export function provideStreamMachine(deps: EffectDeps) {
+  const shared = deps.config.nodeId;
   return streamMachine.provide({
     actors: {
-      workerLogic: workerMachine.provide({
-        actors: {
-          spawnWorker: spawnWorkerLogic(deps),
-          warmupWorker: warmupWorkerLogic(deps),
-          applyPrompts: applyPromptsLogic(deps),
-          watchWorker: watchWorkerLogic(deps),
-          stopWorker: stopWorkerLogic(deps),
-          watchBus: watchBusLogic(deps),
-        },
-      }),
-      attachSharedWorker: attachSharedWorkerLogic(deps),
+      workerLogic: provideWorkerMachine(deps, { key: streamProcKey, shared: false }),
+      attachSharedWorker: provideWorkerMachine(deps, { key: () => sharedProcKey(shared), shared: true }),
+      switchPrompt: switchPromptLogic(deps),
     },
   });
 }
@@ -62,8 +72,6 @@ export interface HostedStreamOptions {
   inspection: Inspection;
   req: StreamSpec;
   epoch: number;
-  /** The workspace the stream's prompts resolve models in. */
-  workspace: string;
   /** In a cluster: the stream's processes write output only while its record names this node at `epoch`. */
   fenced: boolean;
   /** Where the output of an earlier owner got to (a takeover): the first process resumes after it. */
@@ -84,8 +92,6 @@ export class HostedStream {
   private readonly deps: EffectDeps;
   private readonly log;
   private readonly subs: BusSubscription[] = [];
-  private lastOutputPts: string | undefined;
-  private lastInputPts: string | undefined;
   private firstOutputLatencyMs: number | undefined;
   private lastState: string | undefined;
   private lastWorkerStates = new Map<string, { state: string; restarts: number }>();
@@ -100,8 +106,6 @@ export class HostedStream {
   constructor(private readonly o: HostedStreamOptions) {
     this.id = o.req.id;
     this.epoch = o.epoch;
-    this.lastOutputPts = o.progress?.lastOutputPts;
-    this.lastInputPts = o.progress?.lastInputPts;
     this.deps = o.deps;
     this.log = o.deps.logger.child({ streamId: this.id });
     this.ended = new Promise((resolve) => {
@@ -109,7 +113,11 @@ export class HostedStream {
     });
     this.actor = createActor(o.machine, {
       id: this.id,
-      input: { ...o.req, limits: workerLimitsFrom(o.deps.config.actors) },
+      input: {
+        ...o.req,
+        limits: workerLimitsFrom(o.deps.config.actors),
+        ...(o.progress ? { resumeAt: { outputPts: o.progress.lastOutputPts, inputPts: o.progress.lastInputPts } } : {}),
+      },
       inspect: o.inspection.observer(this.id),
     });
   }
@@ -120,12 +128,11 @@ export class HostedStream {
     this.channelsOpened = openStreamChannels(this.o.req, this.deps.config.trickle, this.log);
     const cmd = bus.subscribe(subjects.streamCmd(this.id));
     const evt = bus.subscribe(subjects.streamEvt(this.id));
-    const hb = bus.subscribe(subjectPatterns.workerHeartbeats(this.id));
-    this.subs.push(cmd, evt, hb);
+    this.subs.push(cmd, evt);
     // Commands run side by side: a status request must not wait behind a stop or a prompt update.
     void this.pump(cmd, (m) => void this.onCommand(m).catch((err: unknown) => this.log.warn({ err }, 'command reply failed')));
     void this.pump(evt, (m) => this.onStreamEvent(m));
-    void this.pump(hb, (m) => this.onHeartbeat(m));
+    this.actor.on('FRAMES_COUNTED', (e) => this.onFramesCounted(e));
     this.actor.subscribe({
       next: (s) => this.onSnapshot(s),
       error: (err) => {
@@ -175,8 +182,9 @@ export class HostedStream {
 
   /** Where the output got to, for the record (undefined before the first output). */
   progress(): StreamProgress | undefined {
-    if (this.lastOutputPts === undefined) return undefined;
-    return { lastOutputPts: this.lastOutputPts, ...(this.lastInputPts !== undefined ? { lastInputPts: this.lastInputPts } : {}), at: Date.now() };
+    const r = this.snapshot().context.resumeAt;
+    if (!r) return undefined;
+    return { lastOutputPts: r.outputPts, ...(r.inputPts !== undefined ? { lastInputPts: r.inputPts } : {}), at: Date.now() };
   }
 
   /**
@@ -206,8 +214,8 @@ export class HostedStream {
       width: size.width,
       height: size.height,
       activePromptId: c.activePromptId ?? c.prompts[0]?.id ?? '',
-      ...(this.lastOutputPts !== undefined ? { resumeAfterPts: this.lastOutputPts } : {}),
-      ...(this.lastOutputPts !== undefined && this.lastInputPts !== undefined ? { resumeAfterInputPts: this.lastInputPts } : {}),
+      ...(c.resumeAt ? { resumeAfterPts: c.resumeAt.outputPts } : {}),
+      ...(c.resumeAt?.inputPts !== undefined ? { resumeAfterInputPts: c.resumeAt.inputPts } : {}),
       ...(this.o.fenced ? { fence: { owner: this.deps.config.nodeId, epoch: this.epoch } } : {}),
     };
   }
@@ -256,47 +264,16 @@ export class HostedStream {
   // ------------------------------------------------------------------------------------------
   // Worker traffic -> actor events
 
-  /** Only one worker's heartbeat feeds the stream's stats (every worker reports the same stream). */
-  private statsWorker(): string | undefined {
-    const c = this.snapshot().context;
-    const ws = Object.values(c.workers).filter((w) => !w.retiring && w.state !== 'terminated');
-    if (c.architecture === 'prompt_worker') return (ws.find((w) => w.promptId === c.activePromptId) ?? ws[0])?.workerId;
-    return ws[0]?.workerId;
-  }
-
-  private onHeartbeat(m: BusMsg): void {
-    if (this.isEnded()) return;
-    const hb = WorkerHeartbeat.safeParse(m.json());
-    if (!hb.success || hb.data.workerId !== this.statsWorker()) return;
-    // Another node's copy of the stream (a hand-over) reports on the same subject: only our processes count.
-    if (!Object.values(this.snapshot().context.workers).some((w) => w.pid === hb.data.pid)) return;
-    const { stats, pid } = hb.data;
-    if (stats.lastOutputPts !== undefined) {
-      this.lastOutputPts = stats.lastOutputPts;
-      this.lastInputPts = stats.lastInputPts;
-    }
-    // Repeated by every heartbeat once the input is over (an input_ended event lost in a bus outage);
-    // sent before the figures, so a heartbeat showing no more output ends a draining stream at once.
-    if (hb.data.inputEnded) this.onInputEnded(hb.data.inputEnded.reason, hb.data.inputEnded.detail);
-    // The machine counts frames across processes and decides when a drained stream ends.
-    this.actor.send({
-      type: 'FRAME_STATS',
-      pid,
-      frameCount: stats.frameCount,
-      fpsIn: stats.fpsIn,
-      fpsOut: stats.fpsOut,
-      latencyP50: stats.latencyP50Ms,
-      latencyP99: stats.latencyP99Ms,
-      drops: Object.values(stats.dropsByReason).reduce((a, b) => a + b, 0),
-    });
-    const c = this.snapshot().context;
+  /** A heartbeat's figures, counted by the machine: the runtime's `stats` event (metrics, dashboard). */
+  private onFramesCounted(e: Extract<StreamEmitted, { type: 'FRAMES_COUNTED' }>): void {
+    const f = e.frames;
     this.deps.emit({
       type: 'stats',
       streamId: this.id,
-      stats: { fps_in: stats.fpsIn, fps_out: stats.fpsOut, latency_p50_ms: stats.latencyP50Ms, latency_p99_ms: stats.latencyP99Ms, frames_dropped: c.frames.drops },
-      frameCount: framesOut(c),
-      latenciesMs: stats.latenciesMs,
-      dropsByReason: stats.dropsByReason,
+      stats: { fps_in: f.fpsIn, fps_out: f.fpsOut, latency_p50_ms: f.latencyP50, latency_p99_ms: f.latencyP99, frames_dropped: e.drops },
+      frameCount: e.frameCount,
+      latenciesMs: [...(f.latenciesMs ?? [])],
+      dropsByReason: { ...f.dropsByReason },
     });
   }
 
@@ -355,7 +332,7 @@ export class HostedStream {
 
   /** Prompts as a client sent them -> stream prompts (one validation, here where the stream runs); PROMPT_INVALID otherwise. */
   private validate(raw: unknown[]): StreamPrompt[] {
-    return validateStreamPrompts(raw, promptLimits(this.deps.config.inference, this.o.workspace));
+    return validateStreamPrompts(raw, promptLimits(this.deps.config.inference, this.deps.config.inference.workspace));
   }
 
   /** A control message that cannot apply: an error event on the stream's `-events` channel, by its process. */
@@ -497,9 +474,6 @@ export class HostedStream {
     if (r.error !== undefined && r.rejected) throw new SfError('PROMPT_REJECTED', `Prompt update refused: ${r.error}`);
     if (r.error !== undefined) throw new SfError('INTERNAL', `Prompt update failed: ${r.error}`);
     const after = this.snapshot().context;
-    if (after.architecture === 'prompt_worker' && after.activePromptId !== before.activePromptId && after.activePromptId) {
-      await this.tellProcess({ type: 'switch_prompt', streamId: this.id, promptId: after.activePromptId });
-    }
     this.deps.emit({ type: 'prompt_update', streamId: this.id, durationMs: performance.now() - t0, warmupPerformed: r.warmupPerformed });
     return {
       prompts_count: r.promptsCount,
@@ -508,26 +482,30 @@ export class HostedStream {
     };
   }
 
+  /** SWITCH_PROMPT; answers with the machine's outcome (the machine tells the process). */
   async switchPrompt(promptId: string): Promise<string> {
-    const answer = this.waitEmitted<Extract<StreamEmitted, { type: 'PROMPT_SWITCHED' | 'PROMPT_SWITCH_REJECTED' }>>(
-      ['PROMPT_SWITCHED', 'PROMPT_SWITCH_REJECTED'],
-      (e) => e.type === 'PROMPT_SWITCHED' || e.promptId === promptId,
-      this.deps.config.bus.requestTimeoutMs,
+    const answer = this.waitEmitted<Extract<StreamEmitted, { type: 'PROMPT_SWITCHED' | 'PROMPT_SWITCH_REJECTED' | 'PROMPT_SWITCH_FAILED' }>>(
+      ['PROMPT_SWITCHED', 'PROMPT_SWITCH_REJECTED', 'PROMPT_SWITCH_FAILED'],
+      (e) => (e.type === 'PROMPT_SWITCHED' ? e.activePromptId : e.promptId) === promptId,
+      // The machine asks the process, which may take its own request timeout.
+      2 * this.deps.config.bus.requestTimeoutMs,
     );
     this.actor.send({ type: 'SWITCH_PROMPT', promptId });
     const r = await answer;
-    if (r.type === 'PROMPT_SWITCH_REJECTED') {
-      if (r.code === 'NOT_PROMPT_WORKER') throw new SfError('NOT_PROMPT_WORKER', `Stream ${this.id} is not a prompt-worker stream`);
-      if (r.code === 'PROMPT_NOT_FOUND') throw new SfError('PROMPT_NOT_FOUND', `Stream ${this.id} has no prompt ${promptId}`);
-      throw new SfError('STREAM_NOT_FOUND', `Stream ${this.id} has ended`);
+    switch (r.type) {
+      case 'PROMPT_SWITCHED':
+        return r.activePromptId;
+      case 'PROMPT_SWITCH_FAILED':
+        throw new SfError('INTERNAL', `Stream ${this.id}: prompt switch failed: ${r.error}`);
+      case 'PROMPT_SWITCH_REJECTED':
+        if (r.code === 'NOT_PROMPT_WORKER') throw new SfError('NOT_PROMPT_WORKER', `Stream ${this.id} is not a prompt-worker stream`);
+        if (r.code === 'PROMPT_NOT_FOUND') throw new SfError('PROMPT_NOT_FOUND', `Stream ${this.id} has no prompt ${promptId}`);
+        throw new SfError('STREAM_NOT_FOUND', `Stream ${this.id} has ended`);
     }
-    await this.tellProcess({ type: 'switch_prompt', streamId: this.id, promptId: r.activePromptId });
-    return r.activePromptId;
   }
 
-  /** A command for the stream's own process (prompt switches are not a machine effect). */
-  /** A command to the process that runs this stream's pipeline (the node's shared one for a shared stream). */
-  private async tellProcess(cmd: Extract<ProcCommand, { type: 'switch_prompt' | 'report_error' }>): Promise<void> {
+  /** An error event for the gateway, sent by the process that runs this stream's pipeline (the node's shared one for a shared stream). */
+  private async tellProcess(cmd: Extract<ProcCommand, { type: 'report_error' }>): Promise<void> {
     const shared = this.snapshot().context.architecture === 'shared';
     const h = this.deps.procs.get(shared ? sharedProcKey(this.deps.config.nodeId) : streamProcKey(this.id));
     // None while it restarts: the new one opens with the active prompt (an error event is lost with it).
@@ -538,7 +516,7 @@ export class HostedStream {
   workspaceInfo(): WorkspaceInfo {
     const c = this.snapshot().context;
     return {
-      workspace_path: this.o.workspace,
+      workspace_path: this.deps.config.inference.workspace,
       config_keys: Object.keys(this.deps.config).sort(),
       total_workers: Object.values(c.workers).filter((w) => !w.retiring && w.state !== 'terminated').length,
       active_prompt_id: c.activePromptId ?? null,
@@ -587,17 +565,18 @@ export class HostedStream {
           activePromptId: c.activePromptId,
           endReason: c.endReason,
           failReason: c.failReason,
-          lastOutputPts: this.lastOutputPts,
+          lastOutputPts: c.resumeAt?.outputPts,
           firstOutputLatencyMs: this.firstOutputLatencyMs,
         },
       },
     ];
     for (const [childId, ref] of Object.entries(s.children)) {
+      if (!c.workers[childId]) continue; // not a worker (the stream's switchPrompt effect)
       const cs = ref?.getSnapshot() as { value?: unknown; context?: Record<string, unknown> } | undefined;
       const wc = cs?.context;
       out.push({
         id: `${this.id}/${childId}`,
-        machine: childId === 'shared' ? 'shared-attachment' : 'worker',
+        machine: 'worker',
         state: cs?.value ?? c.workers[childId]?.state ?? null,
         stream_id: this.id,
         context: wc

@@ -39,8 +39,6 @@ export interface RuntimeOptions {
   /** The node's bus (embedded or NATS); the caller owns it and closes it after the runtime. */
   bus: Bus;
   logger?: Logger;
-  /** Workspace directory (models); prompts resolve against it. */
-  workspace: string;
   /** Worker process entry to fork (default: src/runner/main.ts). */
   workerEntry?: string;
 }
@@ -220,7 +218,6 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       inspection,
       req: spec,
       epoch,
-      workspace: opts.workspace,
       fenced,
       ...(progress ? { progress } : {}),
       persist: persistFor(spec.id, epoch),
@@ -561,7 +558,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
   const runtime: Runtime = {
     nodeId: me,
-    workspace: opts.workspace,
+    workspace: config.inference.workspace,
     startStream,
     getStream,
     listStreams,

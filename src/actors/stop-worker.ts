@@ -5,12 +5,12 @@
 // An abort (the machine gave up waiting) goes straight to SIGKILL.
 import { fromPromise } from 'xstate';
 import type { StopWorkerInput } from '../machines/index.ts';
-import { streamProcKey, type EffectDeps } from './deps.ts';
+import type { EffectDeps, ProcessPlacement } from './deps.ts';
 
-export function stopWorkerLogic(deps: EffectDeps) {
+export function stopWorkerLogic(deps: EffectDeps, place: ProcessPlacement) {
   return fromPromise<void, StopWorkerInput>(async ({ input, signal }) => {
     const { procs } = deps;
-    const h = procs.byPid(input.pid) ?? (deps.streams.isEnding(input.streamId) ? procs.get(streamProcKey(input.streamId)) : undefined);
+    const h = procs.byPid(input.pid) ?? (deps.streams.isEnding(input.streamId) ? procs.get(place.key(input.streamId)) : undefined);
     if (!h) return;
     const log = deps.logger.child({ streamId: input.streamId, workerId: input.workerId, procId: h.procId });
     const timeout = deps.config.actors.workerStopGraceMs;

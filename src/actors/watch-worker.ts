@@ -1,7 +1,8 @@
 // Effect `watchWorker`: listens to one worker for the whole life of its process. The process's exit
-// becomes EXIT; its heartbeats on the bus (from this very pid) become HEARTBEAT with the stats.
+// becomes EXIT; its heartbeats on the bus (from this very pid) become HEARTBEAT. This is the one place
+// a heartbeat is parsed: its figures for the stream and the input's end ride along to the stream machine.
 import { fromCallback } from 'xstate';
-import type { WatchWorkerInput, WorkerEvent } from '../machines/index.ts';
+import type { FrameStats, WatchWorkerInput, WorkerEvent } from '../machines/index.ts';
 import { subjects } from '../transport/subjects.ts';
 import { WorkerHeartbeat } from '../transport/worker-protocol.ts';
 import type { EffectDeps } from './deps.ts';
@@ -33,7 +34,7 @@ export function watchWorkerLogic(deps: EffectDeps) {
           }
           // A heartbeat from an earlier incarnation (still draining) is not a sign of life.
           if (hb.pid !== input.pid || stopped) continue;
-          sendBack({ type: 'HEARTBEAT', stats: hb.stats });
+          sendBack(heartbeatEvent(hb));
         }
       } catch (err) {
         if (!stopped) log.warn({ err }, 'heartbeat subscription ended');
@@ -44,4 +45,24 @@ export function watchWorkerLogic(deps: EffectDeps) {
       sub.unsubscribe();
     };
   });
+}
+
+/** A parsed heartbeat in the machines' terms. */
+export function heartbeatEvent(hb: WorkerHeartbeat): WorkerEvent {
+  const { stats } = hb;
+  const frames: FrameStats = {
+    pid: hb.pid,
+    frameCount: stats.frameCount,
+    fpsIn: stats.fpsIn,
+    fpsOut: stats.fpsOut,
+    latencyP50: stats.latencyP50Ms,
+    latencyP99: stats.latencyP99Ms,
+    drops: Object.values(stats.dropsByReason).reduce((a, b) => a + b, 0),
+    dropsByReason: stats.dropsByReason,
+    latenciesMs: stats.latenciesMs,
+    ...(stats.lastOutputPts !== undefined ? { lastOutputPts: stats.lastOutputPts } : {}),
+    ...(stats.lastInputPts !== undefined ? { lastInputPts: stats.lastInputPts } : {}),
+  };
+  const ended = hb.inputEnded?.reason;
+  return { type: 'HEARTBEAT', stats, frames, ...(ended ? { inputEnded: ended === 'input_timeout' ? 'input_timeout' : 'input_ended' } : {}) };
 }

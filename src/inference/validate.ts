@@ -352,19 +352,16 @@ function checkNode(prompt: ApiPrompt, id: string, def: NodeDef, registry: NodeRe
     }
 
     if (typeof value === 'number') {
-      if (opts.min !== undefined && value < opts.min) {
+      const bound =
+        opts.min !== undefined && value < opts.min
+          ? { side: 'smaller', of: 'min', limit: opts.min }
+          : opts.max !== undefined && value > opts.max
+            ? { side: 'bigger', of: 'max', limit: opts.max }
+            : undefined;
+      if (bound) {
         errors.push({
-          type: 'value_smaller_than_min',
-          message: `Value ${text} smaller than min of ${pyNumber(opts.min, type)}`,
-          details: x,
-          extra_info: { input_name: x, input_config: info, received_value: value },
-        });
-        continue;
-      }
-      if (opts.max !== undefined && value > opts.max) {
-        errors.push({
-          type: 'value_bigger_than_max',
-          message: `Value ${text} bigger than max of ${pyNumber(opts.max, type)}`,
+          type: `value_${bound.side}_than_${bound.of}`,
+          message: `Value ${text} ${bound.side} than ${bound.of} of ${pyNumber(bound.limit, type)}`,
           details: x,
           extra_info: { input_name: x, input_config: info, received_value: value },
         });

@@ -1,18 +1,9 @@
 // Typed errors of the machine layer. Callers branch on `code`, never on message text.
-import type { CodeOf } from '../errors.ts';
+import { CodedError, type CodeOf } from '../errors.ts';
 
 export type MachineErrorCode = CodeOf<'machine'>;
 
-export class MachineError extends Error {
-  constructor(
-    readonly code: MachineErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'MachineError';
-  }
-}
+export class MachineError extends CodedError<MachineErrorCode> {}
 
 /**
  * Thrown by the placeholder actors of a machine definition: the machines are pure data and the host
@@ -22,7 +13,6 @@ export class MachineError extends Error {
 export class ActorNotProvidedError extends MachineError {
   constructor(readonly actor: string) {
     super('ACTOR_NOT_PROVIDED', `actor ${actor} is not provided by the host`);
-    this.name = 'ActorNotProvidedError';
   }
 }
 

@@ -1,16 +1,20 @@
 // The stream machine: one actor per stream. It spawns its worker actor(s) through the named actor
-// `workerLogic` (dedicated: one; prompt_worker: one per prompt) or attaches to the node's shared worker
-// through `attachSharedWorker` (shared), follows their WORKER_* notifications, routes prompt updates
-// and keeps everything the status JSON shows. Pure definition: every effect lives in the host.
+// `workerLogic` (dedicated: one; prompt_worker: one per prompt) or `attachSharedWorker` (shared: one
+// worker actor on the node's shared process; the host provides the same worker machine, so
+// supervision is written once), follows their WORKER_* notifications (a heartbeat's figures ride on
+// WORKER_STATS), routes prompt updates, tells the process of prompt switches through `switchPrompt`,
+// counts frames across processes, drains after the input's end, and keeps everything the status JSON
+// shows. Pure definition: every effect lives in the host (src/actors).
 //
 //   spawning -> warmup -> running (flowing | degraded) <-> restarting
 //   STOP / INPUT_ENDED -> stopping -> terminated;  OUTPUT_FAILED / a failed worker -> stopping -> failed
-import { and, assign, enqueueActions, fromCallback, setup, type SnapshotFrom } from 'xstate';
+import { and, assign, enqueueActions, fromCallback, setup, type ActorLogic, type ActorSystem, type SnapshotFrom } from 'xstate';
 import { ActorNotProvidedError, errorMessage } from './errors.ts';
 import type { StreamSpec } from '../stream-spec.ts';
 import { defaultEnv, type MachineEnv, type WorkerLimits } from './limits.ts';
 import {
   workerMachine,
+  type FrameStats,
   type StreamPrompt,
   type WorkerEvent,
   type WorkerInput,
@@ -23,23 +27,15 @@ export type StreamInput = StreamSpec & {
   /** Defaults to the first prompt. */
   activePromptId?: string;
   limits: WorkerLimits;
+  /** Where an earlier owner's output got to (a stream taken over from another node): its first process resumes after it. */
+  resumeAt?: { outputPts: string; inputPts: string | undefined };
   /** Clock and random source; defaults to Date.now / Math.random. */
   env?: Partial<MachineEnv>;
 };
 
-/** One heartbeat's figures for the stream, from the process that runs it. */
-export interface FrameStats {
-  /** The process the figures come from: a new one counts its frames from zero again. */
-  pid?: number;
-  /** Frames the process output since it started (the machine adds those of earlier processes). */
-  frameCount: number;
-  fpsIn: number;
-  fpsOut: number;
-  latencyP50: number;
-  latencyP99: number;
-  /** Frames dropped in this heartbeat's window (the machine keeps the total). */
-  drops: number;
-}
+
+/** The stream's latest rates (from its stats worker's last heartbeat). */
+export type StreamRates = Pick<FrameStats, 'fpsIn' | 'fpsOut' | 'latencyP50' | 'latencyP99'>;
 
 /** Frames counted across the stream's processes (a restarted process counts from zero). */
 interface FrameCounter {
@@ -54,12 +50,15 @@ interface FrameCounter {
 export type StreamEvent =
   | { type: 'UPDATE_PROMPTS'; prompts: StreamPrompt[]; width?: number; height?: number; warmup?: boolean; requestId?: string }
   | { type: 'SWITCH_PROMPT'; promptId: string }
+  /** From `switchPrompt`: the stream's process routes frames to that prompt's inference worker now (or could not). */
+  | { type: 'PROMPT_SWITCH_DONE'; promptId: string; by: SwitchPromptCommand['by']; error?: string }
   | { type: 'RESTART_WORKER' }
   | { type: 'STOP' }
   | { type: 'INPUT_ENDED'; reason: 'input_ended' | 'input_timeout' }
   | { type: 'INPUT_STALLED' }
   | { type: 'INPUT_RESUMED' }
   | { type: 'OUTPUT_FAILED'; reason: string }
+  /** The stats worker's figures (raised from its WORKER_STATS: a heartbeat enters the machine once). */
   | ({ type: 'FRAME_STATS' } & FrameStats)
   | WorkerNotification
   // A spawned worker actor that errored (xstate sends these to the parent).
@@ -74,6 +73,9 @@ const ACTOR_DONE = 'xstate.done.actor.';
 export type StreamEmitted =
   | { type: 'PROMPTS_UPDATED'; requestId?: string; promptsCount: number; warmupPerformed: boolean; error?: string; rejected?: boolean }
   | { type: 'PROMPT_SWITCHED'; activePromptId: string }
+  /** A heartbeat's figures were counted: `frames` as the process sent them, the totals across processes. */
+  | { type: 'FRAMES_COUNTED'; frames: FrameStats; frameCount: number; drops: number }
+  | { type: 'PROMPT_SWITCH_FAILED'; promptId: string; error: string }
   | { type: 'PROMPT_SWITCH_REJECTED'; promptId: string; code: 'NOT_PROMPT_WORKER' | 'PROMPT_NOT_FOUND' | 'STREAM_NOT_FOUND' };
 
 const STREAM_ENDING = 'stream is ending';
@@ -93,7 +95,8 @@ export interface WorkerRecord {
   retiring?: boolean;
   /**
    * The child actor is gone: a worker machine once it reached its final state (its done event follows
-   * WORKER_TERMINATED), the shared attachment (a callback that never completes) at WORKER_TERMINATED.
+   * WORKER_TERMINATED); the shared attachment already at WORKER_TERMINATED (any logic may serve it,
+   * one that never completes too).
    */
   gone: boolean;
 }
@@ -109,6 +112,8 @@ interface PendingPromptUpdate {
   rejected?: boolean;
   /** What the stream ran before (one worker holds every prompt): restored when the worker refuses. */
   previous?: Pick<StreamContext, 'prompts' | 'width' | 'height' | 'activePromptId'>;
+  /** prompt_worker: the active prompt was removed; the process switches to this one once the update settled. */
+  switchTo?: string;
 }
 
 /** The spec as the machine keeps it (src/stream-spec.ts: every field present, absent URLs undefined). */
@@ -128,7 +133,9 @@ export interface StreamContext extends StreamSpecFields {
   /** Frames and drops across the stream's processes (the status's frame count and drops). */
   frames: FrameCounter;
   /** The latest rates; undefined until the first FRAME_STATS. */
-  stats: Omit<FrameStats, 'frameCount' | 'pid' | 'drops'> | undefined;
+  stats: StreamRates | undefined;
+  /** Where a restarted process resumes: the last output frame's pts and its input's (from the stats). */
+  resumeAt: { outputPts: string; inputPts: string | undefined } | undefined;
   /** Why the stream will end once its last frames are out (set while `draining`). */
   pendingEnd: 'input_ended' | 'input_timeout' | undefined;
   restartCount: number;
@@ -144,17 +151,31 @@ export interface StreamContext extends StreamSpecFields {
   updatedAt: number;
 }
 
-/** Input of `attachSharedWorker`: the host attaches this stream to its node's shared worker process. */
-export interface SharedWorkerInput {
-  streamId: string;
-  /** The id the attachment must use in the WORKER_* notifications it sends back. */
-  workerId: string;
-  prompts: StreamPrompt[];
-  width: number;
-  height: number;
-}
+/**
+ * Input of `attachSharedWorker`: a worker actor's (the host provides the worker machine, its effects
+ * on the node's shared process). `workerId` is the id its WORKER_* notifications carry.
+ */
+export type SharedWorkerInput = WorkerInput;
+/** Any logic that takes a worker actor's input and events (the host's: the worker machine). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a machine's snapshot or a callback's
+type SharedWorkerLogic = ActorLogic<any, WorkerEvent, SharedWorkerInput, ActorSystem<any>, any>;
 
 export const SHARED_WORKER_ID = 'shared';
+
+/** Input of `switchPrompt`: the stream whose process it tells. */
+export interface SwitchPromptInput {
+  streamId: string;
+  architecture: StreamSpec['architecture'];
+}
+/** What the stream machine sends `switchPrompt`. */
+export type SwitchPromptCommand = {
+  type: 'SWITCH_PROMPT';
+  promptId: string;
+  /** A caller's SWITCH_PROMPT (answered with PROMPT_SWITCHED / PROMPT_SWITCH_FAILED), or a prompt update that removed the active prompt. */
+  by: 'request' | 'prompt_update';
+};
+/** The id of the stream's `switchPrompt` actor (not a worker). */
+export const SWITCH_PROMPT_ID = 'switchPrompt';
 
 const isActive = (w: WorkerRecord) => !w.retiring && w.state !== 'terminated';
 const activeWorkers = (c: StreamContext) => Object.values(c.workers).filter(isActive);
@@ -175,6 +196,14 @@ const streamSetup = setup({
      */
     attachSharedWorker: fromCallback<WorkerEvent, SharedWorkerInput>(() => {
       throw new ActorNotProvidedError('attachSharedWorker');
+    }) as SharedWorkerLogic,
+    /**
+     * Tells the stream's process which prompt's output to send (prompt_worker): accepts SWITCH_PROMPT,
+     * answers each with PROMPT_SWITCH_DONE in order. Runs for the stream's life. Default: a stream with
+     * no process to tell (every switch is done at once).
+     */
+    switchPrompt: fromCallback<SwitchPromptCommand, SwitchPromptInput>(({ receive, sendBack }) => {
+      receive((e) => sendBack({ type: 'PROMPT_SWITCH_DONE', promptId: e.promptId, by: e.by }));
     }),
   },
   delays: {
@@ -200,21 +229,14 @@ const streamSetup = setup({
       const id = 'workerId' in event ? event.workerId : event.type.startsWith(ACTOR_ERROR) ? event.type.slice(ACTOR_ERROR.length) : '';
       return context.workers[id]?.retiring === true;
     },
+    /** The notification is from the worker whose figures are the stream's (every worker reports the same stream). */
+    fromStatsWorker: ({ context, event }) => 'workerId' in event && event.workerId === statsWorker(context),
     knownPrompt: ({ context, event }) => event.type === 'SWITCH_PROMPT' && context.prompts.some((p) => p.id === event.promptId),
   },
   actions: {
     spawnInitialWorkers: enqueueActions(({ context, enqueue }) => {
       if (context.architecture === 'shared') {
-        enqueue.spawnChild('attachSharedWorker', {
-          id: SHARED_WORKER_ID,
-          input: {
-            streamId: context.id,
-            workerId: SHARED_WORKER_ID,
-            prompts: context.prompts,
-            width: context.width,
-            height: context.height,
-          },
-        });
+        enqueue.spawnChild('attachSharedWorker', { id: SHARED_WORKER_ID, input: workerInput(context, SHARED_WORKER_ID, context.prompts) });
         enqueue.assign({ workers: { [SHARED_WORKER_ID]: newRecord(SHARED_WORKER_ID) } });
         return;
       }
@@ -302,6 +324,7 @@ const streamSetup = setup({
       });
       // The worker kept the graph it had: so does the stream's record of it.
       if (u.rejected && u.previous) enqueue.assign({ ...u.previous });
+      if (u.switchTo !== undefined) enqueue.sendTo(SWITCH_PROMPT_ID, { type: 'SWITCH_PROMPT', promptId: u.switchTo, by: 'prompt_update' });
       enqueue.assign({
         promptUpdate: undefined,
         lastPromptUpdate: {
@@ -386,6 +409,12 @@ const streamSetup = setup({
           ...(context.architecture !== 'prompt_worker'
             ? { previous: { prompts: context.prompts, width: context.width, height: context.height, activePromptId: context.activePromptId } }
             : {}),
+          // (A superseded update's switch is still owed.)
+          ...(context.architecture === 'prompt_worker' &&
+          activePromptId !== undefined &&
+          (activePromptId !== context.activePromptId || context.promptUpdate?.switchTo !== undefined)
+            ? { switchTo: activePromptId }
+            : {}),
         },
       });
     }),
@@ -412,10 +441,19 @@ const streamSetup = setup({
       });
       enqueue.assign({ promptUpdate: undefined });
     }),
-    switchPrompt: enqueueActions(({ context, event, enqueue }) => {
+    forwardSwitch: enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'SWITCH_PROMPT') return;
+      enqueue.sendTo(SWITCH_PROMPT_ID, { type: 'SWITCH_PROMPT', promptId: event.promptId, by: 'request' });
+    }),
+    recordSwitch: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'PROMPT_SWITCH_DONE') return;
+      const answer = event.by === 'request';
+      if (event.error !== undefined) {
+        if (answer) enqueue.emit({ type: 'PROMPT_SWITCH_FAILED', promptId: event.promptId, error: event.error });
+        return;
+      }
       enqueue.assign({ activePromptId: event.promptId, updatedAt: context.env.now() });
-      enqueue.emit({ type: 'PROMPT_SWITCHED', activePromptId: event.promptId });
+      if (answer) enqueue.emit({ type: 'PROMPT_SWITCHED', activePromptId: event.promptId });
     }),
     rejectSwitch: enqueueActions(({ context, event, enqueue }, p: { ending: boolean }) => {
       if (event.type !== 'SWITCH_PROMPT') return;
@@ -435,13 +473,26 @@ const streamSetup = setup({
         if (w.state !== 'terminated') enqueue.sendTo(w.workerId, { type: 'STOP' });
       }
     }),
-    recordFrameStats: assign(({ context, event }) => {
-      if (event.type !== 'FRAME_STATS') return {};
-      const { type: _type, pid, frameCount, drops, ...rates } = event;
+    /** A heartbeat of the stats worker: the input's end first (so figures showing no more output end a drain at once), then its figures. */
+    takeHeartbeat: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'WORKER_STATS') return;
+      if (event.inputEnded) enqueue.raise({ type: 'INPUT_ENDED', reason: event.inputEnded });
+      if (event.frames) enqueue.raise({ type: 'FRAME_STATS', ...event.frames });
+    }),
+    recordFrameStats: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'FRAME_STATS') return;
+      const { type: _type, ...figures } = event;
+      const { pid, frameCount, drops, fpsIn, fpsOut, latencyP50, latencyP99, lastOutputPts, lastInputPts } = figures;
       const f = context.frames;
       const base = pid !== undefined && f.pid !== undefined && pid !== f.pid ? f.base + f.processFrames : f.base;
       const frames: FrameCounter = { pid: pid ?? f.pid, processFrames: frameCount, base, drops: f.drops + drops };
-      return { frames, stats: rates, updatedAt: context.env.now() };
+      enqueue.assign({
+        frames,
+        stats: { fpsIn, fpsOut, latencyP50, latencyP99 },
+        ...(lastOutputPts !== undefined ? { resumeAt: { outputPts: lastOutputPts, inputPts: lastInputPts } } : {}),
+        updatedAt: context.env.now(),
+      });
+      enqueue.emit({ type: 'FRAMES_COUNTED', frames: figures, frameCount: framesOut({ frames }), drops: frames.drops });
     }),
     holdEnd: assign((_, p: { reason: 'input_ended' | 'input_timeout' }) => ({ pendingEnd: p.reason })),
     endAsPending: assign(({ context }) => ({ endReason: context.endReason ?? context.pendingEnd ?? 'input_ended' })),
@@ -465,6 +516,13 @@ function newRecord(workerId: string, promptId?: string): WorkerRecord {
 
 function workerInput(c: StreamContext, workerId: string, prompts: StreamPrompt[]): WorkerInput {
   return { streamId: c.id, workerId, prompts, width: c.width, height: c.height, limits: c.limits, env: c.env };
+}
+
+/** The worker whose heartbeats give the stream's figures: prompt_worker, the active prompt's; otherwise the first. */
+function statsWorker(c: StreamContext): string | undefined {
+  const ws = activeWorkers(c);
+  if (c.architecture === 'prompt_worker') return (ws.find((w) => w.promptId === c.activePromptId) ?? ws[0])?.workerId;
+  return ws[0]?.workerId;
 }
 
 function firstActiveWorker(c: StreamContext): string | undefined {
@@ -520,6 +578,7 @@ export const streamMachine = streamSetup.createMachine({
       nextWorker: 0,
       frames: { pid: undefined, processFrames: 0, base: 0, drops: 0 },
       stats: undefined,
+      resumeAt: input.resumeAt,
       pendingEnd: undefined,
       restartCount: 0,
       degraded: false,
@@ -535,14 +594,16 @@ export const streamMachine = streamSetup.createMachine({
     };
   },
   entry: 'spawnInitialWorkers',
+  invoke: { id: SWITCH_PROMPT_ID, src: 'switchPrompt', input: ({ context }) => ({ streamId: context.id, architecture: context.architecture }) },
   initial: 'active',
   on: {
+    PROMPT_SWITCH_DONE: { actions: 'recordSwitch' },
     // Facts recorded in any state; the states below decide where they lead (eventless transitions).
     WORKER_WARMING: { actions: 'recordNotification' },
     WORKER_RUNNING: { actions: ['recordNotification', 'answerPromptUpdate'] },
     WORKER_RESTARTING: { actions: 'recordNotification' },
     WORKER_TERMINATED: { actions: ['recordNotification', 'answerPromptUpdate'] },
-    WORKER_STATS: { actions: 'recordNotification' },
+    WORKER_STATS: [{ guard: 'fromStatsWorker', actions: ['recordNotification', 'takeHeartbeat'] }, { actions: 'recordNotification' }],
     WORKER_PROMPTS_APPLIED: { actions: ['recordNotification', 'answerPromptUpdate'] },
     'xstate.done.actor.*': { actions: ['recordActorDone', 'answerPromptUpdate'] },
     FRAME_STATS: { actions: 'recordFrameStats' },
@@ -559,7 +620,7 @@ export const streamMachine = streamSetup.createMachine({
           { actions: { type: 'rejectPromptUpdate', params: { error: 'no prompts given' } } },
         ],
         SWITCH_PROMPT: [
-          { guard: and(['isPromptWorker', 'knownPrompt']), actions: 'switchPrompt' },
+          { guard: and(['isPromptWorker', 'knownPrompt']), actions: 'forwardSwitch' },
           { actions: { type: 'rejectSwitch', params: { ending: false } } },
         ],
         RESTART_WORKER: { actions: 'restartWorkers' },
@@ -689,7 +750,7 @@ export interface StreamStatusData extends StreamSpecFields {
   promptIds: string[];
   activePromptId: string | undefined;
   frameCount: number;
-  stats: Omit<FrameStats, 'frameCount' | 'pid'> | undefined;
+  stats: (StreamRates & { drops: number }) | undefined;
   restartCount: number;
   workers: WorkerRecord[];
   endReason: StreamContext['endReason'];

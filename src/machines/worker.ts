@@ -27,6 +27,33 @@ export type { StreamPrompt };
 /** What a worker process reports about itself (frames, fps, latency...); opaque to the machine. */
 export type WorkerStats = Readonly<Record<string, unknown>>;
 
+/** One heartbeat's figures for the stream, from the process that runs it (the host reads them out of the heartbeat, once). */
+export interface FrameStats {
+  /** The process the figures come from: a new one counts its frames from zero again. */
+  pid?: number;
+  /** Frames the process output since it started (the stream machine adds those of earlier processes). */
+  frameCount: number;
+  fpsIn: number;
+  fpsOut: number;
+  latencyP50: number;
+  latencyP99: number;
+  /** Frames dropped in this heartbeat's window (the stream machine keeps the total). */
+  drops: number;
+  /** The window's drops by reason and latencies (passed on to the host's metrics, not kept). */
+  dropsByReason?: Readonly<Record<string, number>>;
+  latenciesMs?: readonly number[];
+  /** Where a restarted process resumes (the last frame output, and its input's pts). */
+  lastOutputPts?: string;
+  lastInputPts?: string;
+}
+
+/** What a heartbeat adds to the bare sign of life (the stream machine's business, carried through). */
+export interface HeartbeatNews {
+  frames?: FrameStats;
+  /** The input is over (repeated by every heartbeat once it is: an `input_ended` event may be lost). */
+  inputEnded?: 'input_ended' | 'input_timeout';
+}
+
 export interface WorkerInput {
   streamId: string;
   workerId: string;
@@ -40,7 +67,7 @@ export interface WorkerInput {
 
 /** Events the worker accepts (EXIT / HEARTBEAT / STATS normally come from `watchWorker`). */
 export type WorkerEvent =
-  | { type: 'HEARTBEAT'; stats?: WorkerStats }
+  | ({ type: 'HEARTBEAT'; stats?: WorkerStats } & HeartbeatNews)
   | { type: 'STATS'; stats: WorkerStats }
   | { type: 'EXIT'; code: number | null; signal: string | null }
   | { type: 'STOP' }
@@ -60,16 +87,10 @@ export type WorkerNotification =
   | { type: 'WORKER_RESTARTING'; workerId: string; reason: string; restartCount: number; delayMs: number }
   | { type: 'WORKER_FAILED'; workerId: string; reason: string; restartCount: number }
   | { type: 'WORKER_TERMINATED'; workerId: string }
-  | { type: 'WORKER_STATS'; workerId: string; stats: WorkerStats }
+  | ({ type: 'WORKER_STATS'; workerId: string; stats: WorkerStats } & HeartbeatNews)
   | { type: 'WORKER_PROMPTS_APPLIED'; workerId: string; warmupPerformed: boolean; error?: string; rejected?: boolean };
 
-export interface WorkerContext {
-  streamId: string;
-  workerId: string;
-  prompts: StreamPrompt[];
-  width: number;
-  height: number;
-  limits: WorkerLimits;
+export interface WorkerContext extends Omit<WorkerInput, 'env'> {
   env: MachineEnv;
   /** PID of the live process; cleared once it exited or was reaped. */
   pid: number | undefined;
@@ -257,6 +278,36 @@ const onExit = crash(({ event }) => exitReason(event.code, event.signal));
 // An EXIT also means there is no process left to reap.
 const exitTransitions = onExit.map((t) => ({ ...t, actions: [{ type: 'recordExit' as const }, t.actions] }));
 
+const restartingNotice = (c: WorkerContext): WorkerNotification => ({
+  type: 'WORKER_RESTARTING',
+  workerId: c.workerId,
+  reason: c.lastError ?? 'restart',
+  restartCount: c.restartCount,
+  delayMs: c.backoffMs,
+});
+const failedNotice = (c: WorkerContext): WorkerNotification => ({
+  type: 'WORKER_FAILED',
+  workerId: c.workerId,
+  reason: c.failReason ?? 'failed',
+  restartCount: c.restartCount,
+});
+
+/** Reaping a process: kill it if one is alive (stopWorker), then `done`. */
+function reapStates<D extends object>(done: D) {
+  return {
+    checking: { always: [{ guard: 'processAlive' as const, target: 'killing' }, { target: 'done' }] },
+    killing: {
+      invoke: {
+        src: 'stopWorker' as const,
+        input: ({ context }: { context: WorkerContext }) => ({ ...ids({ context }), pid: context.pid }),
+        onDone: { target: 'done', actions: 'clearProcess' as const },
+        onError: { target: 'done', actions: 'clearProcess' as const },
+      },
+    },
+    done,
+  };
+}
+
 export const workerMachine = workerSetup.createMachine({
   id: 'worker',
   context: ({ input }) => ({
@@ -384,10 +435,12 @@ export const workerMachine = workerSetup.createMachine({
                         { type: 'recordStats', params: ({ event }) => ({ stats: event.stats, heartbeat: true }) },
                         {
                           type: 'notify',
-                          params: ({ context }) => ({
+                          params: ({ context, event }) => ({
                             type: 'WORKER_STATS',
                             workerId: context.workerId,
                             stats: context.lastStats ?? {},
+                            ...(event.frames ? { frames: event.frames } : {}),
+                            ...(event.inputEnded ? { inputEnded: event.inputEnded } : {}),
                           }),
                         },
                       ],
@@ -452,33 +505,10 @@ export const workerMachine = workerSetup.createMachine({
     },
     restarting: {
       type: 'parallel',
-      entry: {
-        type: 'notify',
-        params: ({ context }) => ({
-          type: 'WORKER_RESTARTING',
-          workerId: context.workerId,
-          reason: context.lastError ?? 'restart',
-          restartCount: context.restartCount,
-          delayMs: context.backoffMs,
-        }),
-      },
+      entry: { type: 'notify', params: ({ context }) => restartingNotice(context) },
       // Reaping the old process and the backoff run side by side; both must finish.
       states: {
-        reap: {
-          initial: 'checking',
-          states: {
-            checking: { always: [{ guard: 'processAlive', target: 'killing' }, { target: 'done' }] },
-            killing: {
-              invoke: {
-                src: 'stopWorker',
-                input: ({ context }) => ({ ...ids({ context }), pid: context.pid }),
-                onDone: { target: 'done', actions: 'clearProcess' },
-                onError: { target: 'done', actions: 'clearProcess' },
-              },
-            },
-            done: { type: 'final' },
-          },
-        },
+        reap: { initial: 'checking', states: reapStates({ type: 'final' as const }) },
         backoff: {
           initial: 'waiting',
           states: {
@@ -509,31 +539,10 @@ export const workerMachine = workerSetup.createMachine({
       },
     },
     failed: {
-      entry: {
-        type: 'notify',
-        params: ({ context }) => ({
-          type: 'WORKER_FAILED',
-          workerId: context.workerId,
-          reason: context.failReason ?? 'failed',
-          restartCount: context.restartCount,
-        }),
-      },
+      entry: { type: 'notify', params: ({ context }) => failedNotice(context) },
       // Not final: the (possibly hung) process is reaped, then the worker waits for STOP.
-      initial: 'reaping',
-      states: {
-        reaping: {
-          always: [{ guard: 'processAlive', target: 'killing' }, { target: 'reaped' }],
-        },
-        killing: {
-          invoke: {
-            src: 'stopWorker',
-            input: ({ context }) => ({ ...ids({ context }), pid: context.pid }),
-            onDone: { target: 'reaped', actions: 'clearProcess' },
-            onError: { target: 'reaped', actions: 'clearProcess' },
-          },
-        },
-        reaped: {},
-      },
+      initial: 'checking',
+      states: reapStates({}),
       on: { STOP: '#worker.stopping' },
     },
     stopping: {

@@ -28,7 +28,7 @@ export class WorkerHost {
   constructor(private readonly o: WorkerHostOptions) {
     const inf = o.config.inference;
     this.threads = new ThreadPool(
-      { config: inf, workspace: inf.workspace, provider: inf.provider, logLevel: o.config.logLevel },
+      { config: inf, provider: inf.provider, logLevel: o.config.logLevel },
       o.log,
       (err) => o.onFatal?.(err),
       inf.graphThreads,

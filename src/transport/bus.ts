@@ -2,7 +2,7 @@
 // to a forked child and NATS itself are interchangeable (style #3). Payloads are bytes; anything
 // else is JSON-encoded on the way in (strings included, so `json()` always round-trips) and read
 // back with `json()` / `string()`.
-import type { CodeOf } from '../errors.ts';
+import { CodedError, type CodeOf } from '../errors.ts';
 
 /** What `publish`, `request`, `respond` and KV writes accept: raw bytes, or any JSON-able value. */
 export type Payload = Uint8Array | unknown;
@@ -132,15 +132,15 @@ export interface Bus {
 /** The codes (src/errors.ts registry, layer bus). */
 export type BusErrorCode = CodeOf<'bus'>;
 
-export class BusError extends Error {
-  constructor(
-    readonly code: BusErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
+export class BusError extends CodedError<BusErrorCode> {}
+
+/** The base of a bus error that carries nothing but its code and a message (`fallback` when none is given). */
+function messageOnly(code: BusErrorCode, fallback: string = code) {
+  return class extends BusError {
+    constructor(message = fallback, options?: ErrorOptions) {
+      super(code, message, options);
+    }
+  };
 }
 
 export class BusTimeoutError extends BusError {
@@ -155,11 +155,7 @@ export class BusNoRespondersError extends BusError {
   }
 }
 
-export class BusClosedError extends BusError {
-  constructor(message = 'bus is closed', options?: ErrorOptions) {
-    super('BUS_CLOSED', message, options);
-  }
-}
+export class BusClosedError extends messageOnly('BUS_CLOSED', 'bus is closed') {}
 
 export class BusInvalidSubjectError extends BusError {
   constructor(readonly subject: string, reason: string) {
@@ -167,17 +163,9 @@ export class BusInvalidSubjectError extends BusError {
   }
 }
 
-export class BusDecodeError extends BusError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('BUS_DECODE', message, options);
-  }
-}
+export class BusDecodeError extends messageOnly('BUS_DECODE') {}
 
-export class BusBridgeUnavailableError extends BusError {
-  constructor(message = 'this process has no IPC channel to a parent bus (not forked?)') {
-    super('BUS_BRIDGE_UNAVAILABLE', message);
-  }
-}
+export class BusBridgeUnavailableError extends messageOnly('BUS_BRIDGE_UNAVAILABLE', 'this process has no IPC channel to a parent bus (not forked?)') {}
 
 /** The bus server could not be reached (bad URL, refused, timed out). */
 export class BusConnectError extends BusError {
@@ -187,11 +175,7 @@ export class BusConnectError extends BusError {
 }
 
 /** The connection to the bus server is lost for now (NATS reconnecting): refused at once, not timed out. */
-export class BusDisconnectedError extends BusError {
-  constructor(message = 'the bus is disconnected (reconnecting)', options?: ErrorOptions) {
-    super('BUS_DISCONNECTED', message, options);
-  }
-}
+export class BusDisconnectedError extends messageOnly('BUS_DISCONNECTED', 'the bus is disconnected (reconnecting)') {}
 
 export class KvRevisionMismatchError extends BusError {
   constructor(readonly bucket: string, readonly key: string, readonly expectedRevision: number, options?: ErrorOptions) {

@@ -22,7 +22,7 @@ export async function startEdge(over: ConfigInput = {}): Promise<TestEdge> {
   const workspace = ensureWorkspace(join(dir, 'ws'));
   const config = loadConfig({ ...over, inference: { ...over.inference, workspace } });
   const bus = await createBus(config.bus);
-  const runtime = await createRuntime({ config, bus, workspace });
+  const runtime = await createRuntime({ config, bus });
   const app = await buildApp({ config, runtime });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();

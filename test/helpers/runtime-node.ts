@@ -54,7 +54,7 @@ export async function startNode(over: ConfigInput = {}): Promise<TestNode> {
   const base = testConfig(over);
   const config = loadConfig({ ...base, inference: { ...base.inference, workspace } });
   const bus = await createBus(config.bus);
-  const runtime = await createRuntime({ config, bus, workspace });
+  const runtime = await createRuntime({ config, bus });
   const events: RuntimeEvent[] = [];
   runtime.onRuntimeEvent((e) => {
     if (e.type !== 'stats') events.push(e);

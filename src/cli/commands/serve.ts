@@ -108,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
       const t = trickle;
       closers.unshift(() => t.close());
     }
-    runtime = await createRuntime({ config: cfg, bus, logger, workspace });
+    runtime = await createRuntime({ config: cfg, bus, logger });
     const rt = runtime;
     closers.unshift(() => rt.close());
     const app = await buildApp({ config: cfg, runtime, logger });

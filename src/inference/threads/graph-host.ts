@@ -32,7 +32,7 @@ export class GraphHost {
     const g = await compileGraph(prompt, {
       width,
       height,
-      workspace: this.init.workspace,
+      workspace: this.init.config.workspace,
       provider: this.init.provider,
       config: this.init.config,
       cache: this.cache,

@@ -4,8 +4,8 @@ import type { InferenceConfig } from '../../config.ts';
 import type { ResolvedPrompt } from '../types.ts';
 
 export interface ThreadInit {
+  /** The node's inference settings; its `workspace` is where models resolve. */
   config: InferenceConfig;
-  workspace: string;
   provider: InferenceConfig['provider'];
   logLevel: string;
   name: string;

@@ -3,28 +3,8 @@
 // it exactly as it would use NATS (on NATS the child connects to the NATS URL itself instead).
 import { defaultConfig, type BusConfig } from '../../config.ts';
 import { rootLogger, type Logger } from '../../log.ts';
-import {
-  BusBridgeUnavailableError,
-  BusClosedError,
-  BusTimeoutError,
-  encodePayload,
-  makeKvChange,
-  makeKvEntry,
-  makeMsg,
-  type Bus,
-  type BusMsg,
-  type BusConnection,
-  type BusStatus,
-  type BusSubscription,
-  type KeyValue,
-  type KvChange,
-  type KvEntry,
-  type KvWatcher,
-  type KvWatchOptions,
-  type Payload,
-  type RequestOptions,
-  type SubscribeOptions,
-} from '../bus.ts';
+import { BusBridgeUnavailableError, BusClosedError, BusTimeoutError, encodePayload, makeKvChange, makeKvEntry, makeMsg } from '../bus.ts';
+import type { Bus, BusMsg, BusConnection, BusStatus, BusSubscription, KeyValue, KvChange, KvEntry, KvWatcher, KvWatchOptions, Payload, RequestOptions, SubscribeOptions } from '../bus.ts';
 import {
   errorFromWire,
   fromB64,
@@ -38,11 +18,11 @@ import {
   type ChildToParentBody,
   type ParentToChild,
 } from './bridge-protocol.ts';
-import { checkBucket, checkKey, checkKeyFilter } from './kv-rules.ts';
-import { patternTokens, publishTokens } from './match.ts';
-import { AsyncQueue } from './queue.ts';
-import { StatusHub } from './status.ts';
-import { QueueSubscription } from './subscription.ts';
+import { checkBucket, checkKey, checkKeyFilter } from '../kv-rules.ts';
+import { patternTokens, publishTokens } from '../match.ts';
+import { AsyncQueue } from '../queue.ts';
+import { StatusHub } from '../status-hub.ts';
+import { QueueSubscription } from '../subscription.ts';
 
 /** The slice of `process` the bridge uses (a forked child's IPC channel). */
 export interface IpcEndpoint {

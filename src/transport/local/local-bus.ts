@@ -4,27 +4,13 @@
 // fails at once with BusNoRespondersError.
 import { randomBytes } from 'node:crypto';
 import { defaultConfig, type BusConfig } from '../../config.ts';
-import {
-  BusClosedError,
-  BusNoRespondersError,
-  BusTimeoutError,
-  encodePayload,
-  makeMsg,
-  type Bus,
-  type BusMsg,
-  type BusConnection,
-  type BusStatus,
-  type BusSubscription,
-  type KeyValue,
-  type Payload,
-  type RequestOptions,
-  type SubscribeOptions,
-} from '../bus.ts';
-import { checkBucket } from './kv-rules.ts';
+import { BusClosedError, BusNoRespondersError, BusTimeoutError, encodePayload, makeMsg } from '../bus.ts';
+import type { Bus, BusMsg, BusConnection, BusStatus, BusSubscription, KeyValue, Payload, RequestOptions, SubscribeOptions } from '../bus.ts';
+import { checkBucket } from '../kv-rules.ts';
 import { LocalKv } from './local-kv.ts';
-import { patternTokens, publishTokens, tokensMatch } from './match.ts';
-import { StatusHub } from './status.ts';
-import { QueueSubscription } from './subscription.ts';
+import { patternTokens, publishTokens, tokensMatch } from '../match.ts';
+import { StatusHub } from '../status-hub.ts';
+import { QueueSubscription } from '../subscription.ts';
 
 interface Entry {
   tokens: string[];

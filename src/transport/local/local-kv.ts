@@ -1,21 +1,10 @@
 // An in-memory KV bucket with NATS semantics: a bucket-wide revision sequence, deletes as
 // tombstones (so `create` works again and CAS can fence them), compare-and-set, ordered watch.
-import {
-  encodePayload,
-  KvRevisionMismatchError,
-  makeKvChange,
-  makeKvEntry,
-  type KeyValue,
-  type KvChange,
-  type KvEntry,
-  type KvOperation,
-  type KvWatcher,
-  type KvWatchOptions,
-  type Payload,
-} from '../bus.ts';
-import { checkKey, checkKeyFilter } from './kv-rules.ts';
-import { tokensMatch } from './match.ts';
-import { AsyncQueue } from './queue.ts';
+import { encodePayload, KvRevisionMismatchError, makeKvChange, makeKvEntry } from '../bus.ts';
+import type { KeyValue, KvChange, KvEntry, KvOperation, KvWatcher, KvWatchOptions, Payload } from '../bus.ts';
+import { checkKey, checkKeyFilter } from '../kv-rules.ts';
+import { tokensMatch } from '../match.ts';
+import { AsyncQueue } from '../queue.ts';
 
 interface Record {
   value: Uint8Array;

@@ -5,26 +5,12 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, type Status } from '@nats-io/transport-node';
 import { defaultConfig, type BusConfig } from '../../config.ts';
 import { rootLogger, type Logger } from '../../log.ts';
-import {
-  BusClosedError,
-  BusConnectError,
-  BusDisconnectedError,
-  encodePayload,
-  makeMsg,
-  type Bus,
-  type BusConnection,
-  type BusMsg,
-  type BusStatus,
-  type BusSubscription,
-  type KeyValue,
-  type Payload,
-  type RequestOptions,
-  type SubscribeOptions,
-} from '../bus.ts';
-import { checkBucket } from '../local/kv-rules.ts';
-import { patternTokens, publishTokens } from '../local/match.ts';
-import { StatusHub } from '../local/status.ts';
-import { QueueSubscription } from '../local/subscription.ts';
+import { BusClosedError, BusConnectError, BusDisconnectedError, encodePayload, makeMsg } from '../bus.ts';
+import type { Bus, BusConnection, BusMsg, BusStatus, BusSubscription, KeyValue, Payload, RequestOptions, SubscribeOptions } from '../bus.ts';
+import { checkBucket } from '../kv-rules.ts';
+import { patternTokens, publishTokens } from '../match.ts';
+import { StatusHub } from '../status-hub.ts';
+import { QueueSubscription } from '../subscription.ts';
 import { mapNatsError } from './errors.ts';
 import { NatsKv } from './nats-kv.ts';
 

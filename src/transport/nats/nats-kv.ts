@@ -2,20 +2,10 @@
 // returns the tombstone), `update(…, 0)` means "must not exist" as in the embedded KV, and watch
 // skips tombstones in the initial snapshot so both buses deliver the same sequence.
 import { KvWatchInclude, type KV } from '@nats-io/kv';
-import {
-  encodePayload,
-  makeKvChange,
-  makeKvEntry,
-  type BusStatus,
-  type KeyValue,
-  type KvChange,
-  type KvEntry,
-  type KvWatcher,
-  type KvWatchOptions,
-  type Payload,
-} from '../bus.ts';
-import { checkKey, checkKeyFilter } from '../local/kv-rules.ts';
-import { AsyncQueue } from '../local/queue.ts';
+import { encodePayload, makeKvChange, makeKvEntry } from '../bus.ts';
+import type { BusStatus, KeyValue, KvChange, KvEntry, KvWatcher, KvWatchOptions, Payload } from '../bus.ts';
+import { checkKey, checkKeyFilter } from '../kv-rules.ts';
+import { AsyncQueue } from '../queue.ts';
 import { mapNatsError } from './errors.ts';
 
 export interface NatsKvOptions {

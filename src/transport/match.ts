@@ -1,6 +1,6 @@
 // Subject syntax and wildcard matching with NATS rules, for the embedded bus and its KV watch.
 // Tokens are separated by '.', none empty; `*` matches exactly one token, `>` (last only) one or more.
-import { BusInvalidSubjectError } from '../bus.ts';
+import { BusInvalidSubjectError } from './bus.ts';
 
 const WHITESPACE = /\s/u;
 

@@ -1,6 +1,6 @@
 // Fan-out of status events to every `status()` iterator opened so far (nats.js semantics: each
 // call returns a new iterator that sees events from then on, and ends when the bus closes).
-import type { BusStatus } from '../bus.ts';
+import type { BusStatus } from './bus.ts';
 import { AsyncQueue } from './queue.ts';
 
 /** Status events kept per reader that is not reading; older readers that stall lose new events. */

@@ -1,6 +1,6 @@
 // NATS KV naming rules, applied by every implementation so that a name valid on one bus is valid
 // on all (nats.js: bucket `^[-\w]+$`; key `^[-/=.\w]+$`, no leading/trailing '.'; filters add `*`, `>`).
-import { KvInvalidBucketError, KvInvalidKeyError } from '../bus.ts';
+import { KvInvalidBucketError, KvInvalidKeyError } from './bus.ts';
 
 const BUCKET = /^[-\w]+$/u;
 const KEY = /^[-/=.\w]+$/u;

@@ -1,5 +1,5 @@
 // A subscription fed by pushes (the embedded bus, or the IPC bridge in a child process).
-import type { BusMsg, BusSubscription } from '../bus.ts';
+import type { BusMsg, BusSubscription } from './bus.ts';
 import { AsyncQueue } from './queue.ts';
 
 export interface QueueSubscriptionOptions {
