@@ -509,7 +509,11 @@ describe('any input', () => {
           if (o === 'reset') return o;
           const stream: TimelineStream = o.video ? 'video' : 'audio';
           let d = 'step' in o ? o.step : at[o.video ? 'audio' : 'video'] + o.near - at[stream];
-          if (d >= -TOL && d <= 0n) d = 1n;
+          // A step back within the jitter tolerance is not a discontinuity (it does not advance): the
+          // generator makes none, also where the 33-bit wrap turns a huge step into a small one back.
+          const wrapped = ((((at[stream] + d) % W) + W) % W) - (((at[stream] % W) + W) % W);
+          const back = wrapped > W / 2n ? wrapped - W : wrapped < -W / 2n ? wrapped + W : wrapped;
+          if ((d >= -TOL && d <= 0n) || (back >= -TOL && back <= 0n)) d = 1n;
           at[stream] += d;
           return packet(stream, at[stream]);
         });
