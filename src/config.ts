@@ -322,6 +322,9 @@ export const ClusterConfigSchema = z.object({
   /** Share of the machine's free memory its streams may use, and the memory assumed per stream until measured. */
   memoryTarget: z.number().positive().max(1).default(0.8),
   streamMemoryEstimateBytes: z.number().int().positive().default(256 * MiB),
+  /** The KV watches count as silent (and are reopened) when the nodes watch has not delivered this
+   *  node's own heartbeat for this long (a watch can stall across a NATS server restart). */
+  watchSilentMs: z.number().int().positive().default(4_000),
   /** How often the owner writes where each stream's output got to into its record (for a takeover). */
   progressIntervalMs: z.number().int().positive().default(2_000),
   /** Drain: how long the node waits for another to run a stream before it gives up on handing it over. */

@@ -25,7 +25,12 @@ export function createClusterView() {
   return createStore({
     context: { nodes: {}, records: {}, statuses: {} } as ClusterContext,
     on: {
-      nodeSeen: (ctx, e: { node: NodeRecord }) => ({ ...ctx, nodes: { ...ctx.nodes, [e.node.nodeId]: e.node } }),
+      nodeSeen: (ctx, e: { node: NodeRecord }) => {
+        const cur = ctx.nodes[e.node.nodeId];
+        // This node's own record is fed at once as well as by the watch: keep the newer.
+        if (cur && cur.heartbeatAt > e.node.heartbeatAt) return ctx;
+        return { ...ctx, nodes: { ...ctx.nodes, [e.node.nodeId]: e.node } };
+      },
       nodeLost: (ctx, e: { nodeId: string }) => {
         const { [e.nodeId]: _gone, ...nodes } = ctx.nodes;
         return { ...ctx, nodes };
@@ -115,12 +120,23 @@ export function placementOrder(ctx: ClusterContext, now: number, leaseMs: number
     .sort((a, b) => (a.running + 1) / a.capacity - (b.running + 1) / b.capacity || a.node_id.localeCompare(b.node_id));
 }
 
+export interface ClusterFeed {
+  /** Settles once both watches delivered their current values (or failed to open once). */
+  ready: Promise<void>;
+  /** When the nodes watch last delivered `selfId`'s own record (ms since the epoch; 0 before). */
+  selfSeenAt(): number;
+  /** Reopens both watches (they replay the current values): for a watch that went silent. */
+  restart(): void;
+  stop(): void;
+}
+
 /**
  * Feeds `view` from the registry's watches and the nodes' stream broadcasts until `stop()`. A watch
  * that ends while the bus is open (a reconnect) starts again, replaying the current values first.
  */
-export function feedClusterView(view: ClusterView, registry: Registry, bus: Bus, log: Logger): { ready: Promise<void>; stop(): void } {
+export function feedClusterView(view: ClusterView, registry: Registry, bus: Bus, log: Logger, selfId: string): ClusterFeed {
   let stopped = false;
+  let selfSeen = 0;
   const watchers = new Set<KvWatcher>();
   const follow = async (open: () => Promise<KvWatcher>, apply: (c: KvChange) => void, onFirst: () => void): Promise<void> => {
     let first = true;
@@ -164,6 +180,7 @@ export function feedClusterView(view: ClusterView, registry: Registry, bus: Bus,
     (c) => {
       if (c.operation === 'DEL') view.trigger.nodeLost({ nodeId: c.key });
       else view.trigger.nodeSeen({ node: NodeRecord.parse(c.json()) });
+      if (c.key === selfId) selfSeen = Date.now();
     },
     () => nodesReady(),
   );
@@ -188,6 +205,11 @@ export function feedClusterView(view: ClusterView, registry: Registry, bus: Bus,
   })();
   return {
     ready,
+    selfSeenAt: () => selfSeen,
+    restart() {
+      log.warn('cluster watches silent: reopening them');
+      for (const w of watchers) w.stop();
+    },
     stop() {
       stopped = true;
       sub.unsubscribe();

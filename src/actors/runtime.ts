@@ -24,12 +24,12 @@ import {
   type WorkspaceInfo,
 } from './commands.ts';
 import { CapacityMeter, type CapacityReading } from './capacity.ts';
-import { createClusterView, feedClusterView, nodeViews, orphanPlan, placementOrder, publishNodeStreams, type NodeView } from './cluster-view.ts';
+import { createClusterView, feedClusterView, nodeViews, orphanPlan, placementOrder, publishNodeStreams, type ClusterFeed, type NodeView } from './cluster-view.ts';
 import { streamProcKey, type EffectDeps } from './deps.ts';
 import { HostedStream, provideStreamMachine } from './hosted-stream.ts';
 import { Inspection } from './inspection.ts';
 import { WorkerProcesses } from './processes.ts';
-import { Registry, type NodeState, type RecordAt } from './registry.ts';
+import { Registry, type NodeRecord, type NodeState, type RecordAt } from './registry.ts';
 import { ThumbnailStore } from './thumbnails.ts';
 import { fenceVerdict, type StreamPrompt, type StreamRecord, type StreamSpec, type StreamStatus } from '../stream-spec.ts';
 import type { ActorSummary, InspectionRecord, RuntimeEvent, StreamRuntime, UpdatePromptsRequest } from './types.ts';
@@ -144,22 +144,50 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     }, 20);
   };
 
+  /** This node as its record says it (what it heartbeats, and what it knows of itself at any moment). */
+  const selfRecord = (at: number): NodeRecord => ({
+    nodeId: me,
+    heartbeatAt: at,
+    capacity: capacity(),
+    running: activeLocal(),
+    cpuCores: reading.cpuCores,
+    cores: reading.cores,
+    state: nodeState,
+    startedAt,
+  });
+
   const heartbeat = async () => {
     if (bus.connection() === 'down' || closing) return;
     const at = Date.now();
     const pids = procs.list({ spares: false }).map((h) => h.pid);
     reading = meter.sample(pids, activeLocal());
-    await registry
-      .heartbeat({ nodeId: me, heartbeatAt: at, capacity: capacity(), running: activeLocal(), cpuCores: reading.cpuCores, cores: reading.cores, state: nodeState, startedAt })
-      .then(() => void (heartbeatAt = at))
-      .catch((err: unknown) => logger.debug({ err }, 'node heartbeat failed'));
+    const record = selfRecord(at);
+    const written = await registry
+      .heartbeat(record)
+      .then(() => true)
+      .catch((err: unknown) => {
+        logger.debug({ err }, 'node heartbeat failed');
+        return false;
+      });
+    if (written) {
+      heartbeatAt = at;
+      // This node knows itself at once; the watch delivering the same record says the watch is alive.
+      view.trigger.nodeSeen({ node: record });
+      const silentMs = Date.now() - Math.max(feed?.selfSeenAt() ?? 0, feedRestartedAt, startedAt);
+      if (feed && silentMs > config.cluster.watchSilentMs) {
+        feed.restart();
+        feedRestartedAt = Date.now();
+      }
+    }
     broadcast();
   };
+  let feed: ClusterFeed | undefined;
+  let feedRestartedAt = 0;
   await heartbeat();
+  feed = feedClusterView(view, registry, bus, logger, me);
+  await Promise.race([feed.ready, sleep(config.bus.requestTimeoutMs)]);
   const heartbeatTimer = setInterval(() => void heartbeat(), config.actors.heartbeatIntervalMs);
   heartbeatTimer.unref();
-  const feed = feedClusterView(view, registry, bus, logger);
-  await Promise.race([feed.ready, sleep(config.bus.requestTimeoutMs)]);
 
   const remove = (s: HostedStream): void => {
     const t = retention.get(s);
@@ -256,36 +284,47 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     }
   }
 
-  /** A stream record whose owner no longer answers (its node died) may be taken over. */
+  /**
+   * A stream record whose owner is gone may be taken over: this node's own record with no live copy
+   * here (a restart of this node), or another node's whose heartbeat is older than the lease (by the
+   * cluster view: a stream that merely does not answer for a moment, say while its node reconnects
+   * to another NATS server, is not abandoned).
+   */
   async function isAbandoned(r: StreamRecord): Promise<boolean> {
-    try {
-      await ask(r.id, { type: 'status' }, StreamCommandResult.status);
-      return false;
-    } catch (err) {
-      return isSfError(err) && err.code === 'STREAM_NOT_FOUND';
+    if (r.owner === me) {
+      const s = hosted.get(r.id);
+      return !s || s.isEnded() || s.isAbandoned;
     }
+    const owner = view.getSnapshot().context.nodes[r.owner];
+    return !owner || Date.now() - owner.heartbeatAt > leaseMs;
   }
 
   async function getStream(id: string): Promise<StreamStatus | undefined> {
     try {
       return (await ask(id, { type: 'status' }, StreamCommandResult.status)).status;
     } catch (err) {
+      // The bus itself is down: the edge says so (503), whatever the view remembers.
+      if (isSfError(err) && err.code === 'BUS_UNAVAILABLE') throw err;
+      const seen = lastSeenStatus(id);
+      if (seen) return seen;
       if (isSfError(err) && err.code === 'STREAM_NOT_FOUND') return undefined;
-      // Its node died (or froze) and no survivor runs it yet: what it last said, as restarting.
-      const lost = lostStatus(id);
-      if (lost) return lost;
       throw err;
     }
   }
 
-  /** The last broadcast status of a stream whose owner's heartbeat is older than the lease, as `restarting`. */
-  function lostStatus(id: string): StreamStatus | undefined {
+  /**
+   * A stream of another node that did not answer (no responder while its node moves to another NATS
+   * server, or no reply because the node died or froze) but whose record is active: what its node
+   * last broadcast, as `restarting` once the node's heartbeat is older than the lease.
+   */
+  function lastSeenStatus(id: string): StreamStatus | undefined {
     const ctx = view.getSnapshot().context;
     const at = ctx.records[id];
-    const owner = at ? ctx.nodes[at.record.owner] : undefined;
     const last = ctx.statuses[id];
-    if (!at || at.record.phase !== 'active' || !last || (owner && Date.now() - owner.heartbeatAt <= leaseMs)) return undefined;
-    return { ...last.status, state: 'restarting', running: false };
+    if (!at || at.record.phase !== 'active' || at.record.owner === me || !last || last.nodeId !== at.record.owner) return undefined;
+    const owner = ctx.nodes[at.record.owner];
+    const lost = !owner || Date.now() - owner.heartbeatAt > leaseMs;
+    return lost ? { ...last.status, state: 'restarting', running: false } : last.status;
   }
 
   /** Runs the stream on this node (placement chose it, or a client asked this node with no cluster). */
@@ -330,6 +369,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   async function startStream(req: StreamSpec): Promise<StreamStatus> {
     if (closing) throw new SfError('NO_CAPACITY', 'This node is shutting down');
     guard.check();
+    // This node is alive by its own account, whatever its last heartbeat (after a bus outage, say).
+    view.trigger.nodeSeen({ node: selfRecord(Date.now()) });
     const ctx = view.getSnapshot().context;
     const rec = ctx.records[req.id]?.record;
     if (rec && rec.phase === 'active' && ctx.nodes[rec.owner] && Date.now() - ctx.nodes[rec.owner]!.heartbeatAt <= leaseMs) {
@@ -644,7 +685,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       if (broadcastTimer) clearTimeout(broadcastTimer);
       viewSub.unsubscribe();
       inbox.unsubscribe();
-      feed.stop();
+      feed?.stop();
       guard.close();
       await Promise.all([...hosted.values()].map((s) => s.stop().catch(() => undefined)));
       for (const s of [...hosted.values()]) remove(s);
