@@ -174,7 +174,7 @@ export async function startFromConf(text: string, ports: ConfPorts, o: StartFrom
   if (o.name && o.parentDir) {
     dir = join(o.parentDir, o.name);
     await mkdir(dir, { recursive: true });
-  } else dir = await mkdtemp(join(o.parentDir ?? tmpdir(), 'sf-nats-'));
+  } else dir = await mkdtemp(join(o.parentDir ?? tmpdir(), 'sf-infra-nats-'));
   const conf = join(dir, 'nats.conf');
   try {
     await writeFile(conf, rewriteNatsConf(text, ports, dir));
