@@ -1,6 +1,6 @@
 // `streamfleet cluster up` as a newcomer runs it (issue 11, acceptance 6), on ephemeral ports: the
 // real command as a child process, its table read from stdout, every node answering, a stream started
-// through node-1 seen from node-2, then SIGINT: the command exits 0 with every pid it printed gone
+// through node-1 seen from node-2, a node killed and reported while the rest go on, then SIGINT: the command exits 0 with every pid it printed gone
 // (and the stream's worker process with them) and its temp dir removed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -104,6 +104,13 @@ describe('streamfleet cluster up', () => {
     expect(viaNode2.json).toMatchObject({ request_id: id, state: 'running' });
     const workerPid: number | undefined = viaNode2.json.worker_status?.pid;
     expect((await api(n2.api, 'GET', '/streams')).json.streams[id]).toBeDefined();
+
+    // A node that dies is reported; the command and the other nodes keep running.
+    const n3 = printed.nodes[2];
+    process.kill(n3.pid, 'SIGKILL');
+    await expect.poll(() => err, { timeout: 10_000, interval: 50 }).toContain(`node-3 (pid ${n3.pid}) exited unexpectedly (SIGKILL)`);
+    expect(cmd.exitCode).toBeNull();
+    for (const n of [n1, n2]) expect((await api(n.api, 'GET', `/stream/${id}`)).json.state).toBe('running');
 
     cmd.kill('SIGINT');
     expect(await exited, err).toBe(0);
