@@ -12,6 +12,7 @@ const REALTIME = [
   'test/worker-resize.test.ts',
   'test/http-streams.test.ts',
   'test/infra-compose-nodes.test.ts',
+  'test/cluster-*.test.ts',
   'test/dashboard.browser.test.ts',
 ];
 

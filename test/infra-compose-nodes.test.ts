@@ -1,5 +1,5 @@
 // infra/compose.yaml's topology run on this machine without Docker: the three cluster configs on real
-// nats-servers, the nats-init one-shot with its compose command, then node-a and node-b as real
+// nats-servers, the nats-init one-shot with its compose command, then node-a, node-b and node-c as real
 // `streamfleet serve` processes with the image's entrypoint flags and their compose flags. Only what
 // cannot carry over is rewritten: compose hostnames to the local servers' URLs, fixed ports to free
 // ones, --host 0.0.0.0 to 127.0.0.1 and the workspace to a temp dir.
@@ -134,11 +134,12 @@ describe('infra/compose.yaml on a local cluster', () => {
     ]);
   });
 
-  it('node-a and node-b start on the cluster, answer their probes, require the token and register in sf_nodes', async () => {
-    const nodes = await Promise.all([startNode('node-a'), startNode('node-b')]);
+  it('node-a, node-b and node-c start on the cluster, answer their probes, require the token and register in sf_nodes', async () => {
+    const nodes = await Promise.all([startNode('node-a'), startNode('node-b'), startNode('node-c')]);
     expect(nodes.map((n) => [n.ready.node_id, n.ready.bus])).toEqual([
       ['node-a', 'nats'],
       ['node-b', 'nats'],
+      ['node-c', 'nats'],
     ]);
     for (const n of nodes) {
       expect((await fetch(`${n.origin}/livez`)).status).toBe(200);
@@ -147,7 +148,7 @@ describe('infra/compose.yaml on a local cluster', () => {
       expect((await fetch(`${n.origin}/streams`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
     }
 
-    // Each node's heartbeat lands in sf_nodes; read them through the third server, which neither uses.
+    // Each node's heartbeat lands in sf_nodes; read them through the third server alone.
     const nc = await connect({ servers: servers[2].url });
     conns.push(nc);
     const kv = await new Kvm(nc).open(defaultConfig.bus.nodesBucket);
@@ -155,12 +156,12 @@ describe('infra/compose.yaml on a local cluster', () => {
     const watch = await kv.watch();
     for await (const e of watch) {
       if (e.operation === 'PUT') seen.add(e.key);
-      if (seen.has('node-a') && seen.has('node-b')) break;
+      if (seen.has('node-a') && seen.has('node-b') && seen.has('node-c')) break;
     }
     const si = await (await jetstreamManager(nc)).streams.info(`KV_${defaultConfig.bus.nodesBucket}`);
     expect(si.config.num_replicas).toBe(3);
 
     // SIGTERM (what `docker compose stop` sends through tini) ends each node cleanly.
-    expect(await Promise.all(nodes.map((n) => stopProc(n.proc)))).toEqual([0, 0]);
+    expect(await Promise.all(nodes.map((n) => stopProc(n.proc)))).toEqual([0, 0, 0]);
   });
 });

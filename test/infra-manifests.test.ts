@@ -141,18 +141,19 @@ describe('infra/compose.yaml', () => {
     expect(init.command?.join(' ')).toContain('--replicas 3');
     expect(existsSync(join(root, init.entrypoint!.at(-1)!))).toBe(true);
     for (const n of [1, 2, 3]) expect(init.depends_on?.[`nats-${n}`]?.condition).toBe('service_healthy');
-    for (const name of ['node-a', 'node-b']) expect(services[name].depends_on?.['nats-init']?.condition).toBe('service_completed_successfully');
+    for (const name of ['node-a', 'node-b', 'node-c']) expect(services[name].depends_on?.['nats-init']?.condition).toBe('service_completed_successfully');
   });
 
-  it('runs two streamfleet nodes with distinct node ids on the cluster, with healthchecks and only flags serve knows', () => {
-    const ids = ['node-a', 'node-b'].map((name) => {
+  it('runs three streamfleet nodes with distinct node ids on all three NATS servers, with healthchecks and only flags serve knows', () => {
+    const ids = ['node-a', 'node-b', 'node-c'].map((name) => {
       const s = services[name];
       expect(s.healthcheck?.test.join(' ')).toContain('/livez');
       for (const f of flagsOf(s.command!)) expect(serveFlags, `${name} --${f}`).toContain(f);
-      expect(s.command!.find((a) => a.startsWith('--nats='))).toMatch(/^--nats=nats:\/\/nats-[123]:4222$/);
+      expect(s.command!.find((a) => a.startsWith('--nats='))).toBe('--nats=nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222');
       return s.command!.find((a) => a.startsWith('--node-id='));
     });
-    expect(new Set(ids).size).toBe(2);
+    expect(new Set(ids).size).toBe(3);
+    expect(Object.keys(services).filter((n) => services[n].command?.some((a) => a.startsWith('--node-id=')))).toEqual(['node-a', 'node-b', 'node-c']);
   });
 });
 
@@ -194,6 +195,7 @@ describe('infra/k8s', () => {
 
   it('streamfleet: probes, resources, the token from the Secret, --nats at the NATS Service, only known flags and defined $(VARS)', () => {
     const dep = find('Deployment', 'streamfleet');
+    expect(dep.spec!.replicas).toBe(3);
     const pod = dep.spec!.template!;
     const c = pod.spec.containers.find((x) => x.name === 'streamfleet')!;
     const portOf = (p: string | number): number | undefined => (typeof p === 'number' ? p : c.ports!.find((x) => x.name === p)?.containerPort);

@@ -3,7 +3,7 @@
 // and `usage` (one line).
 import '../polyfill.ts';
 
-export const COMMANDS = ['serve', 'trickle-server', 'publish', 'pull', 'process', 'validate'] as const;
+export const COMMANDS = ['serve', 'trickle-server', 'publish', 'pull', 'process', 'validate', 'cluster'] as const;
 type Command = (typeof COMMANDS)[number];
 
 interface CommandModule {

@@ -53,7 +53,8 @@ export async function startNode(over: ConfigInput = {}): Promise<TestNode> {
   const { port: tport } = await trickle.listen(0, '127.0.0.1');
   const base = testConfig(over);
   const config = loadConfig({ ...base, inference: { ...base.inference, workspace } });
-  const bus = await createBus(config.bus);
+  // Named by its node id on NATS, so a test can tell which server a node is connected to (/connz).
+  const bus = await createBus(config.bus, { name: config.nodeId });
   const runtime = await createRuntime({ config, bus });
   const events: RuntimeEvent[] = [];
   runtime.onRuntimeEvent((e) => {
