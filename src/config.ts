@@ -312,6 +312,9 @@ export const ClusterConfigSchema = z.object({
   leaseMs: z.number().int().positive().default(3_000),
   /** How often a node looks for dead nodes' streams (and checks it still owns its own). */
   checkIntervalMs: z.number().int().positive().default(250),
+  /** A node whose heartbeat is older than the lease is asked (its inbox) before its streams are taken;
+   *  one that does not answer within this is dead (a killed node has no responder and answers at once). */
+  pingTimeoutMs: z.number().int().positive().default(1_000),
   /** A dead node's stream is claimed first by the node placement picks for it; the others try after this. */
   failoverBackupMs: z.number().int().min(0).default(1_000),
   /** Share of the node's cores its streams may use: capacity = cores x this / CPU per stream (above 1
@@ -324,7 +327,7 @@ export const ClusterConfigSchema = z.object({
   streamMemoryEstimateBytes: z.number().int().positive().default(256 * MiB),
   /** The KV watches count as silent (and are reopened) when the nodes watch has not delivered this
    *  node's own heartbeat for this long (a watch can stall across a NATS server restart). */
-  watchSilentMs: z.number().int().positive().default(4_000),
+  watchSilentMs: z.number().int().positive().default(2_500),
   /** How often the owner writes where each stream's output got to into its record (for a takeover). */
   progressIntervalMs: z.number().int().positive().default(2_000),
   /** Drain: how long the node waits for another to run a stream before it gives up on handing it over. */

@@ -76,6 +76,8 @@ export const NodeCommand = z.discriminatedUnion('type', [
   z.object({ type: z.literal('adopt'), id: z.string() }),
   /** Stop taking streams, hand every stream to other nodes, then leave. Answers at once. */
   z.object({ type: z.literal('drain') }),
+  /** Are you there? (A node whose heartbeat looks stale is asked before its streams are taken.) */
+  z.object({ type: z.literal('ping') }),
 ]);
 export type NodeCommand = z.infer<typeof NodeCommand>;
 
@@ -83,4 +85,5 @@ export const NodeCommandResult = {
   start: z.object({ status: StreamStatus }),
   adopt: z.object({ epoch: z.number().int() }),
   drain: z.object({ streams: z.number().int() }),
+  ping: z.object({ nodeId: z.string() }),
 } satisfies Record<NodeCommand['type'], z.ZodType>;

@@ -110,6 +110,14 @@ export class Registry {
     return this.streams.keys();
   }
 
+  /** A node's record read directly (not through a watch); null when there is none. */
+  async node(nodeId: string): Promise<NodeRecord | null> {
+    const cur = await this.nodes.get(nodeId);
+    if (!cur) return null;
+    const r = NodeRecord.safeParse(cur.json());
+    return r.success ? r.data : null;
+  }
+
   async heartbeat(n: NodeRecord): Promise<void> {
     await this.nodes.put(n.nodeId, n);
   }

@@ -406,13 +406,32 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
 
   // ---- takeover, fencing, hand-over -------------------------------------------------------------
 
-  /** Claims a dead node's stream (compare-and-set on the revision seen) and runs it here. */
-  async function takeOver(at: RecordAt): Promise<void> {
-    const id = at.record.id;
+  /**
+   * Claims a dead node's stream and runs it here. The view only suggests it: the record and the
+   * owner's heartbeat are read again directly (a watch can go silent while its server is lost, which
+   * would make a live node look dead), then the record is claimed with compare-and-set on that read.
+   */
+  async function takeOver(seen: RecordAt): Promise<void> {
+    const id = seen.record.id;
     if (arriving.has(id) || closing || nodeState === 'draining') return;
     if (activeLocal() + reserved + arriving.size >= capacity()) return;
     arriving.add(id);
     try {
+      const at = await registry.get(id);
+      if (!at || at.record.phase !== 'active' || at.record.owner === me) return;
+      if (at.revision !== seen.revision) view.trigger.recordChanged({ at });
+      const owner = await registry.node(at.record.owner);
+      if (owner && Date.now() - owner.heartbeatAt <= leaseMs) {
+        view.trigger.nodeSeen({ node: owner });
+        return;
+      }
+      // A stale heartbeat may only mean its writes failed for a while (the KV's leader moving after a
+      // NATS server loss): a node that answers is alive. A dead node has no responder; a frozen one
+      // does not answer in time.
+      if (await answers(at.record.owner)) {
+        if (owner) view.trigger.nodeSeen({ node: { ...owner, heartbeatAt: Date.now() } });
+        return;
+      }
       const won = await registry.write(at, { owner: me, epoch: at.record.epoch + 1 });
       if (!won) return;
       logger.warn({ streamId: id, from: at.record.owner, epoch: won.record.epoch }, 'took over the stream of a dead node');
@@ -425,8 +444,20 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     }
   }
 
+  async function answers(nodeId: string): Promise<boolean> {
+    try {
+      await askSubject(subjects.nodeCmd(nodeId), { type: 'ping' } satisfies NodeCommand, NodeCommandResult.ping, config.cluster.pingTimeoutMs, () =>
+        new SfError('NODE_NOT_FOUND', `Node ${nodeId} not found`),
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Every check interval: streams of dead nodes to take over, and copies here another node owns. */
   const orphanSeen = new Map<string, number>();
+  const rereading = new Set<string>();
   const check = (): void => {
     if (closing || bus.connection() === 'down') return;
     const ctx = view.getSnapshot().context;
@@ -437,7 +468,18 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     }
     if (nodeState === 'draining') return;
     const live = new Set<string>();
-    for (const o of orphanPlan(ctx, now, leaseMs)) {
+    const plan = orphanPlan(ctx, now, leaseMs);
+    // An owner that looks dead is read again directly: a silent watch must not make it so.
+    for (const owner of new Set(plan.map((o) => o.at.record.owner))) {
+      if (owner === me || rereading.has(owner)) continue;
+      rereading.add(owner);
+      void registry
+        .node(owner)
+        .then((n) => void (n && view.trigger.nodeSeen({ node: n })))
+        .catch(() => undefined)
+        .finally(() => rereading.delete(owner));
+    }
+    for (const o of plan) {
       const id = o.at.record.id;
       live.add(id);
       if (o.at.record.owner === me) continue;
@@ -558,6 +600,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
           try {
             if (cmd.type === 'start') m.respond(okReply({ status: await startLocal(cmd.spec) }));
             else if (cmd.type === 'adopt') m.respond(okReply({ epoch: await adopt(cmd.id) }));
+            else if (cmd.type === 'ping') m.respond(okReply({ nodeId: me }));
             else {
               const streams = activeLocal();
               void drain();

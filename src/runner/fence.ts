@@ -46,10 +46,12 @@ export class OutputFence {
   private async follow(w: KvWatcher): Promise<void> {
     try {
       for await (const c of w) {
-        if (c.operation === 'DEL') continue;
+        // Only this stream's record counts (a watch recreated across a server loss has been seen to
+        // deliver other keys of the bucket).
+        if (c.operation === 'DEL' || c.key !== this.streamId) continue;
         const r = StreamRecord.safeParse(c.json());
-        if (!r.success) continue;
-        this.settle(fenceVerdict(r.data, this.owner, this.epoch), r.data.progress);
+        if (!r.success || r.data.id !== this.streamId) continue;
+        this.settle(fenceVerdict(r.data, this.owner, this.epoch), r.data.progress, { owner: r.data.owner, epoch: r.data.epoch, revision: c.revision });
         if (this.state === 'lost') break;
       }
     } catch (err) {
@@ -57,14 +59,14 @@ export class OutputFence {
     }
   }
 
-  private settle(verdict: 'waiting' | 'owned' | 'lost', progress: StreamProgress | undefined): void {
+  private settle(verdict: 'waiting' | 'owned' | 'lost', progress: StreamProgress | undefined, seen?: { owner: string; epoch: number; revision: number }): void {
     if (this.state === 'lost' || verdict === this.state) return;
     if (verdict === 'owned') {
       this.state = 'owned';
       this.resolveOpened(progress);
     } else if (verdict === 'lost') {
       this.state = 'lost';
-      this.log.warn({ owner: this.owner, epoch: this.epoch }, 'the stream is owned elsewhere now: output stops');
+      this.log.warn({ owner: this.owner, epoch: this.epoch, record: seen }, 'the stream is owned elsewhere now: output stops');
       this.stop();
       this.onLost();
     }
