@@ -27,6 +27,7 @@ import { CapacityMeter, type CapacityReading } from './capacity.ts';
 import { createClusterView, feedClusterView, nodeViews, orphanPlan, placementOrder, publishNodeStreams, type ClusterFeed, type NodeView } from './cluster-view.ts';
 import { streamProcKey, type EffectDeps } from './deps.ts';
 import { HostedStream, provideStreamMachine } from './hosted-stream.ts';
+import { streamStateName, type StreamSnapshot } from '../machines/index.ts';
 import { Inspection } from './inspection.ts';
 import { WorkerProcesses } from './processes.ts';
 import { Registry, type NodeRecord, type NodeState, type RecordAt } from './registry.ts';
@@ -253,7 +254,14 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       onForget: remove,
     });
     hosted.set(spec.id, stream);
-    stream.actor.subscribe(() => broadcastSoon());
+    // Other nodes' views learn a state change at once (the figures ride on the heartbeat's broadcast).
+    let lastState = '';
+    stream.actor.subscribe((snap) => {
+      const state = streamStateName(snap as StreamSnapshot);
+      if (state === lastState) return;
+      lastState = state;
+      broadcastSoon();
+    });
     stream.start();
     return stream;
   };
