@@ -71,9 +71,10 @@ export class NatsKv implements KeyValue {
   async keys(filter = '>'): Promise<string[]> {
     checkKeyFilter(filter);
     try {
-      const out: string[] = [];
-      for await (const k of await this.kv.keys(filter)) out.push(k);
-      return out.sort();
+      // A key written while it is listed can come twice (the listing is a consumer over the stream).
+      const out = new Set<string>();
+      for await (const k of await this.kv.keys(filter)) out.add(k);
+      return [...out].sort();
     } catch (err) {
       throw mapNatsError(err, { bucket: this.bucket });
     }
