@@ -61,6 +61,15 @@ async function run(): Promise<void> {
     const r = await api(anyNode().origin, 'GET', `/stream/${id}`);
     return r.status === 200 && r.json.state === 'running' ? (r.json.node_id as string) : undefined;
   };
+  /** The running streams of each node, most first (once every stream runs somewhere). */
+  const streamsByNode = async (ids: string[]): Promise<Map<string, string[]>> => {
+    const counts = new Map<string, string[]>();
+    for (const id of ids) {
+      const n = (await until(() => ownerOf(id), 15_000))!;
+      counts.set(n, [...(counts.get(n) ?? []), id]);
+    }
+    return new Map([...counts.entries()].sort((a, b) => b[1].length - a[1].length));
+  };
   /** ms from `t0` to the first output segment of `id` that began after it. */
   const flowingAgain = async (id: string, t0: number): Promise<number> => {
     const out = outs.get(id)!;
@@ -80,7 +89,7 @@ async function run(): Promise<void> {
     console.log(`|---|${[...nodes.keys()].map(() => '---').join('|')}|`);
     const entry = nodes.get('node-1')!;
     for (const [i, id] of ids.entries()) {
-      outs.set(id, recordOutput(`${gateway.origin}/${id}-out`, join(dir, `${id}-out.ts`), ac.signal));
+      outs.set(id, recordOutput(`${gateway.origin}/${id}-out`, join(dir, `${id}-out.ts`), { signal: ac.signal }));
       const r = await api(entry.origin, 'POST', '/stream/start', {
         gateway_request_id: id,
         subscribe_url: `${gateway.origin}/${id}-in`,
@@ -112,11 +121,8 @@ async function run(): Promise<void> {
     const failGap: number[] = [];
     const failEvents: Array<{ ids: string[]; t0: number }> = [];
     for (let r = 0; r < ROUNDS; r++) {
-      const owners = new Map<string, string>();
-      for (const id of ids) owners.set(id, (await until(() => ownerOf(id), 15_000))!);
-      const counts = new Map<string, string[]>();
-      for (const [id, n] of owners) counts.set(n, [...(counts.get(n) ?? []), id]);
-      const [victimId, its] = [...counts.entries()].filter(([n]) => n !== [...nodes.keys()][0]).sort((a, b) => b[1].length - a[1].length)[0]!;
+      const counts = await streamsByNode(ids);
+      const [victimId, its] = [...counts.entries()].filter(([n]) => n !== [...nodes.keys()][0])[0]!;
       const victim = nodes.get(victimId)!;
       const t0 = Date.now();
       process.kill(victim.pid, 'SIGKILL');
@@ -134,11 +140,8 @@ async function run(): Promise<void> {
     const drainFlowMs: number[] = [];
     const drainEvents: Array<{ ids: string[]; t0: number }> = [];
     for (let r = 0; r < ROUNDS; r++) {
-      const owners = new Map<string, string>();
-      for (const id of ids) owners.set(id, (await until(() => ownerOf(id), 15_000))!);
-      const counts = new Map<string, string[]>();
-      for (const [id, n] of owners) counts.set(n, [...(counts.get(n) ?? []), id]);
-      const [nodeId, its] = [...counts.entries()].sort((a, b) => b[1].length - a[1].length)[0]!;
+      const counts = await streamsByNode(ids);
+      const [nodeId, its] = [...counts.entries()][0]!;
       const node = nodes.get(nodeId)!;
       const via = [...nodes.values()].find((n) => n !== node)!;
       const t0 = Date.now();

@@ -12,9 +12,10 @@ describe('subjects', () => {
   });
 
   it('subscriber patterns match the subjects they are for, and nothing else', () => {
-    expect(subjectMatches(subjectPatterns.workerHeartbeats('a'), subjects.workerHb('a', 3))).toBe(true);
-    expect(subjectMatches(subjectPatterns.workerHeartbeats('a'), subjects.workerHb('b', 3))).toBe(false);
-    expect(subjectMatches(subjectPatterns.workerHeartbeats('a'), subjects.streamEvt('a'))).toBe(false);
+    expect(subjectMatches(subjectPatterns.allNodeStreams, subjects.nodeStreams('node-a'))).toBe(true);
+    expect(subjectMatches(subjectPatterns.allNodeStreams, subjects.nodeCmd('node-a'))).toBe(false);
+    expect(subjectMatches(subjectPatterns.allThumbnails, subjects.streamThumb('a', 'input'))).toBe(true);
+    expect(subjectMatches(subjectPatterns.allThumbnails, subjects.workerHb('a', 3))).toBe(false);
   });
 
   it.each(['', 'a.b', 'a*', '>', 'a b', 'tab\there', 'nl\n'])('rejects the unsafe id %j with InvalidSubjectTokenError', (id) => {

@@ -40,7 +40,7 @@ const outs = new Map<string, OutputRecord>();
 let clip: string;
 
 function collect(id: string): OutputRecord {
-  return recordOutput(`${gateway.origin}/${id}-out`, join(dir, `${id}-out.ts`), ac.signal);
+  return recordOutput(`${gateway.origin}/${id}-out`, join(dir, `${id}-out.ts`), { signal: ac.signal });
 }
 
 async function statusVia(node: ServeProc, id: string): Promise<any> {

@@ -112,11 +112,21 @@ export function nodeViews(ctx: ClusterContext, now: number, leaseMs: number): No
 /**
  * Nodes that may take one more stream, best first: alive, not draining, with room, ordered by the
  * share of their capacity they would use with it (so streams spread in proportion to capacity),
- * then by node id (every node computes the same order from the same view).
+ * then by node id (every node computes the same order from the same view). `pending`: streams
+ * already promised to a node on top of what its records say (a plan placing several at once).
  */
-export function placementOrder(ctx: ClusterContext, now: number, leaseMs: number, exclude: ReadonlySet<string> = new Set()): NodeView[] {
+export function placementOrder(
+  ctx: ClusterContext,
+  now: number,
+  leaseMs: number,
+  o: { exclude?: ReadonlySet<string>; pending?: ReadonlyMap<string, number> } = {},
+): NodeView[] {
   return nodeViews(ctx, now, leaseMs)
-    .filter((n) => n.state === 'active' && n.free > 0 && !exclude.has(n.node_id))
+    .map((n) => {
+      const running = n.running + (o.pending?.get(n.node_id) ?? 0);
+      return { ...n, running, free: Math.max(0, n.capacity - running) };
+    })
+    .filter((n) => n.state === 'active' && n.free > 0 && !o.exclude?.has(n.node_id))
     .sort((a, b) => (a.running + 1) / a.capacity - (b.running + 1) / b.capacity || a.node_id.localeCompare(b.node_id));
 }
 
@@ -245,15 +255,10 @@ export function orphanPlan(ctx: ClusterContext, now: number, leaseMs: number): O
   }
   orphans.sort((a, b) => a.at.record.id.localeCompare(b.at.record.id));
   // Place them one by one on the view, as if each placed one were already running there.
-  const extra = new Map<string, number>();
+  const pending = new Map<string, number>();
   return orphans.map((o) => {
-    const views = nodeViews(ctx, now, leaseMs)
-      .filter((n) => n.state === 'active')
-      .map((n) => ({ ...n, running: n.running + (extra.get(n.node_id) ?? 0) }))
-      .filter((n) => n.capacity - n.running > 0)
-      .sort((a, b) => (a.running + 1) / a.capacity - (b.running + 1) / b.capacity || a.node_id.localeCompare(b.node_id));
-    const to = views[0]?.node_id;
-    if (to) extra.set(to, (extra.get(to) ?? 0) + 1);
+    const to = placementOrder(ctx, now, leaseMs, { pending })[0]?.node_id;
+    if (to) pending.set(to, (pending.get(to) ?? 0) + 1);
     return { ...o, to };
   });
 }

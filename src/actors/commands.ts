@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { isErrorCode, SfError } from '../errors.ts';
 import { StreamSpec, StreamStatus } from '../stream-spec.ts';
+import type { BusMsg } from '../transport/bus.ts';
 import { Reply } from '../transport/worker-protocol.ts';
 
 export const UpdatePromptsParameters = z.object({ width: z.number().int().optional(), height: z.number().int().optional(), warmup: z.boolean().optional() });
@@ -56,6 +57,25 @@ export function okReply(result: Record<string, unknown> = {}): Reply {
 export function errorReply(err: unknown): Reply {
   if (err instanceof SfError) return { ok: false, code: err.code, message: err.message, ...(Object.keys(err.details).length ? { details: err.details } : {}) };
   return { ok: false, code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * Answers one request of an inbox: the command parsed with `schema` (a malformed one answers
+ * BAD_REQUEST), run, and its result or its error sent back as a Reply.
+ */
+export async function answer<C>(m: BusMsg, schema: z.ZodType<C>, what: string, run: (cmd: C) => Promise<Record<string, unknown>>): Promise<void> {
+  let cmd: C;
+  try {
+    cmd = schema.parse(m.json());
+  } catch {
+    m.respond(errorReply(new SfError('BAD_REQUEST', `malformed ${what}`)));
+    return;
+  }
+  try {
+    m.respond(okReply(await run(cmd)));
+  } catch (err) {
+    m.respond(errorReply(err));
+  }
 }
 
 /** The result of a reply, parsed with the command's result schema, or the SfError it carries. */

@@ -21,7 +21,7 @@ import { subjects } from '../transport/subjects.ts';
 import type { PipelineSpec, StreamProgress, StreamPrompt, StreamSpec, StreamStatus } from '../stream-spec.ts';
 import { StreamEvent as WorkerStreamEvent, type ProcCommand } from '../transport/worker-protocol.ts';
 import { applyPromptsLogic } from './apply-prompts.ts';
-import { errorReply, okReply, StreamCommand, type UpdatePromptsResult, type WorkspaceInfo } from './commands.ts';
+import { answer, StreamCommand, type UpdatePromptsResult, type WorkspaceInfo } from './commands.ts';
 import { sharedProcKey, streamProcKey, type EffectDeps, type ProcessPlacement } from './deps.ts';
 import type { Inspection } from './inspection.ts';
 import { spawnWorkerLogic } from './spawn-worker.ts';
@@ -348,19 +348,8 @@ export class HostedStream {
   // ------------------------------------------------------------------------------------------
   // Commands (the stream's inbox)
 
-  private async onCommand(m: BusMsg): Promise<void> {
-    let cmd: StreamCommand;
-    try {
-      cmd = StreamCommand.parse(m.json());
-    } catch {
-      m.respond(errorReply(new SfError('BAD_REQUEST', 'malformed stream command')));
-      return;
-    }
-    try {
-      m.respond(okReply(await this.run(cmd)));
-    } catch (err) {
-      m.respond(errorReply(err));
-    }
+  private onCommand(m: BusMsg): Promise<void> {
+    return answer(m, StreamCommand, 'stream command', (cmd) => this.run(cmd));
   }
 
   private async run(cmd: StreamCommand): Promise<Record<string, unknown>> {

@@ -34,8 +34,8 @@ export type NodeRecord = z.infer<typeof NodeRecord>;
 
 export class Registry {
   private constructor(
-    readonly streams: KeyValue,
-    readonly nodes: KeyValue,
+    private readonly streams: KeyValue,
+    private readonly nodes: KeyValue,
   ) {}
 
   static async open(bus: Bus, config: Readonly<Config>): Promise<Registry> {

@@ -13,10 +13,9 @@ import { BusError, type Bus } from '../transport/bus.ts';
 import { subjects } from '../transport/subjects.ts';
 import { busGuard } from './bus-guard.ts';
 import {
-  errorReply,
+  answer,
   NodeCommand,
   NodeCommandResult,
-  okReply,
   StreamCommandResult,
   unwrapReply,
   type StreamCommand,
@@ -24,7 +23,7 @@ import {
   type WorkspaceInfo,
 } from './commands.ts';
 import { CapacityMeter, type CapacityReading } from './capacity.ts';
-import { createClusterView, feedClusterView, nodeViews, orphanPlan, placementOrder, publishNodeStreams, type ClusterFeed, type NodeView } from './cluster-view.ts';
+import { createClusterView, feedClusterView, isAlive, nodeViews, orphanPlan, placementOrder, publishNodeStreams, type ClusterFeed, type NodeView } from './cluster-view.ts';
 import { streamProcKey, type EffectDeps } from './deps.ts';
 import { HostedStream, provideStreamMachine } from './hosted-stream.ts';
 import { streamStateName, type StreamSnapshot } from '../machines/index.ts';
@@ -304,7 +303,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       return !s || s.isEnded() || s.isAbandoned;
     }
     const owner = view.getSnapshot().context.nodes[r.owner];
-    return !owner || Date.now() - owner.heartbeatAt > leaseMs;
+    return !owner || !isAlive(owner, Date.now(), leaseMs);
   }
 
   async function getStream(id: string): Promise<StreamStatus | undefined> {
@@ -331,7 +330,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const last = ctx.statuses[id];
     if (!at || at.record.phase !== 'active' || at.record.owner === me || !last || last.nodeId !== at.record.owner) return undefined;
     const owner = ctx.nodes[at.record.owner];
-    const lost = !owner || Date.now() - owner.heartbeatAt > leaseMs;
+    const lost = !owner || !isAlive(owner, Date.now(), leaseMs);
     return lost ? { ...last.status, state: 'restarting', running: false } : last.status;
   }
 
@@ -381,7 +380,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     view.trigger.nodeSeen({ node: selfRecord(Date.now()) });
     const ctx = view.getSnapshot().context;
     const rec = ctx.records[req.id]?.record;
-    if (rec && rec.phase === 'active' && ctx.nodes[rec.owner] && Date.now() - ctx.nodes[rec.owner]!.heartbeatAt <= leaseMs) {
+    const recOwner = rec ? ctx.nodes[rec.owner] : undefined;
+    if (rec && rec.phase === 'active' && recOwner && isAlive(recOwner, Date.now(), leaseMs)) {
       throw new SfError('STREAM_EXISTS', `Stream ${req.id} is already running (on ${rec.owner})`);
     }
     const order = placementOrder(ctx, Date.now(), leaseMs);
@@ -429,7 +429,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
       if (!at || at.record.phase !== 'active' || at.record.owner === me) return;
       if (at.revision !== seen.revision) view.trigger.recordChanged({ at });
       const owner = await registry.node(at.record.owner);
-      if (owner && Date.now() - owner.heartbeatAt <= leaseMs) {
+      if (owner && isAlive(owner, Date.now(), leaseMs)) {
         view.trigger.nodeSeen({ node: owner });
         return;
       }
@@ -551,7 +551,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   /** Hands one stream to another node: its copy there runs first, then the record names it (which stops ours). */
   async function handOver(s: HostedStream): Promise<boolean> {
     const ctx = view.getSnapshot().context;
-    for (const n of placementOrder(ctx, Date.now(), leaseMs, new Set([me]))) {
+    for (const n of placementOrder(ctx, Date.now(), leaseMs, { exclude: new Set([me]) })) {
       try {
         const { epoch } = await askSubject(
           subjects.nodeCmd(n.node_id),
@@ -597,27 +597,14 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   void (async () => {
     try {
       for await (const m of inbox) {
-        void (async () => {
-          let cmd: NodeCommand;
-          try {
-            cmd = NodeCommand.parse(m.json());
-          } catch {
-            m.respond(errorReply(new SfError('BAD_REQUEST', 'malformed node command')));
-            return;
-          }
-          try {
-            if (cmd.type === 'start') m.respond(okReply({ status: await startLocal(cmd.spec) }));
-            else if (cmd.type === 'adopt') m.respond(okReply({ epoch: await adopt(cmd.id) }));
-            else if (cmd.type === 'ping') m.respond(okReply({ nodeId: me }));
-            else {
-              const streams = activeLocal();
-              void drain();
-              m.respond(okReply({ streams }));
-            }
-          } catch (err) {
-            m.respond(errorReply(err));
-          }
-        })();
+        void answer(m, NodeCommand, 'node command', async (cmd): Promise<Record<string, unknown>> => {
+          if (cmd.type === 'start') return { status: await startLocal(cmd.spec) };
+          if (cmd.type === 'adopt') return { epoch: await adopt(cmd.id) };
+          if (cmd.type === 'ping') return { nodeId: me };
+          const streams = activeLocal();
+          void drain();
+          return { streams };
+        });
       }
     } catch (err) {
       logger.debug({ err }, 'node inbox ended');
@@ -706,7 +693,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     },
     canHandOver() {
       const ctx = view.getSnapshot().context;
-      const free = placementOrder(ctx, Date.now(), leaseMs, new Set([me])).reduce((a, n) => a + n.free, 0);
+      const free = placementOrder(ctx, Date.now(), leaseMs, { exclude: new Set([me]) }).reduce((a, n) => a + n.free, 0);
       return activeLocal() > 0 && free >= activeLocal();
     },
     drain,

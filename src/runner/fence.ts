@@ -5,15 +5,15 @@
 // if its own node cannot tell it to.
 import type { Logger } from '../log.ts';
 import type { Bus, KvWatcher } from '../transport/bus.ts';
-import { fenceVerdict, StreamRecord, type StreamProgress } from '../stream-spec.ts';
+import { fenceVerdict, StreamRecord } from '../stream-spec.ts';
 
 export class OutputFence {
   private watcher: KvWatcher | null = null;
   private stopped = false;
   private state: 'waiting' | 'owned' | 'lost' = 'waiting';
-  private resolveOpened!: (p: StreamProgress | undefined) => void;
-  /** Resolves (with the record's progress) once the record names this copy; never if it is lost first. */
-  readonly opened = new Promise<StreamProgress | undefined>((r) => (this.resolveOpened = r));
+  private resolveOpened!: () => void;
+  /** Resolves once the record names this copy; never if it is lost first. */
+  readonly opened = new Promise<void>((r) => (this.resolveOpened = r));
 
   constructor(
     private readonly bus: Bus,
@@ -37,7 +37,7 @@ export class OutputFence {
     } catch (err) {
       // No bus: nothing can take the stream over either; write as the node asked.
       this.log.warn({ err }, 'stream record not watched; output unfenced');
-      this.settle('owned', undefined);
+      this.settle('owned');
       return;
     }
     void this.follow(this.watcher);
@@ -51,7 +51,7 @@ export class OutputFence {
         if (c.operation === 'DEL' || c.key !== this.streamId) continue;
         const r = StreamRecord.safeParse(c.json());
         if (!r.success || r.data.id !== this.streamId) continue;
-        this.settle(fenceVerdict(r.data, this.owner, this.epoch), r.data.progress, { owner: r.data.owner, epoch: r.data.epoch, revision: c.revision });
+        this.settle(fenceVerdict(r.data, this.owner, this.epoch), { owner: r.data.owner, epoch: r.data.epoch, revision: c.revision });
         if (this.state === 'lost') break;
       }
     } catch (err) {
@@ -59,11 +59,11 @@ export class OutputFence {
     }
   }
 
-  private settle(verdict: 'waiting' | 'owned' | 'lost', progress: StreamProgress | undefined, seen?: { owner: string; epoch: number; revision: number }): void {
+  private settle(verdict: 'waiting' | 'owned' | 'lost', seen?: { owner: string; epoch: number; revision: number }): void {
     if (this.state === 'lost' || verdict === this.state) return;
     if (verdict === 'owned') {
       this.state = 'owned';
-      this.resolveOpened(progress);
+      this.resolveOpened();
     } else if (verdict === 'lost') {
       this.state = 'lost';
       this.log.warn({ owner: this.owner, epoch: this.epoch, record: seen }, 'the stream is owned elsewhere now: output stops');

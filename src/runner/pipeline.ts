@@ -428,16 +428,20 @@ export class StreamPipeline {
       }
       const p = this.processing;
       if (!p || p.isFailed) continue;
-      for (const next of this.replay.length ? [...this.replay.splice(0), item] : [item]) {
-        try {
-          await p.handle(next);
-        } catch (err) {
-          this.log.warn({ err, code: errorCode(err) }, 'input unit failed; going on');
-        }
-      }
+      // Once, when a held copy's output opened: what it kept goes first.
+      if (this.replay.length) for (const kept of this.replay.splice(0)) await this.process(p, kept);
+      await this.process(p, item);
     }
     await this.processing?.finish();
     if (this.inputEnd && !this.closed) this.endInput(this.inputEnd.reason, this.inputEnd.detail);
+  }
+
+  private async process(p: StreamProcessing, item: Item): Promise<void> {
+    try {
+      await p.handle(item);
+    } catch (err) {
+      this.log.warn({ err, code: errorCode(err) }, 'input unit failed; going on');
+    }
   }
 
   /** Keeps `item` for a copy whose output is held: the events of its last `runner.heldSegments` segments (and the program they need). */

@@ -63,8 +63,6 @@ export const subjects = {
 
 /** Patterns for subscribers. */
 export const subjectPatterns = {
-  /** Heartbeats of every worker of one stream. */
-  workerHeartbeats: (streamId: string) => `${ROOT}.stream.${subjectToken('stream id', streamId)}.worker.*.hb`,
   /** Thumbnails of every stream, both sides (`sf.stream.<id>.thumb.<side>`). */
   allThumbnails: `${ROOT}.stream.*.thumb.*`,
   /** Every node's stream broadcast. */

@@ -11,20 +11,30 @@ const run = promisify(execFile);
 
 export interface OutputRecord {
   seqs: number[];
-  /** Arrival (Date.now()) of each segment's first byte. */
+  /** Arrival (the clock's: Date.now() unless told) of each segment's first byte. */
   at: number[];
   /** Byte offset in `path` where each segment begins. */
   offsets: number[];
   path: string;
+  /** Segments read (an empty one too) and bytes, so far. */
+  segments: number;
+  bytes: number;
+  /** How the channel ended, once `done` settled. */
+  endReason: string | null;
   /** Settles once the channel ends or `signal` aborts (the file is complete then). */
   done: Promise<void>;
 }
 
-export function recordOutput(url: string, path: string, signal: AbortSignal): OutputRecord {
-  const out: OutputRecord = { seqs: [], at: [], offsets: [], path, done: Promise.resolve() };
-  let bytes = 0;
+/** Reads every segment of `url` from seq 0 into `path` until the channel closes or `signal` aborts. */
+export function recordOutput(
+  url: string,
+  path: string,
+  o: { signal?: AbortSignal; clock?: () => number; waitForChannelMs?: number } = {},
+): OutputRecord {
+  const clock = o.clock ?? Date.now;
+  const out: OutputRecord = { seqs: [], at: [], offsets: [], path, segments: 0, bytes: 0, endReason: null, done: Promise.resolve() };
   const file = createWriteStream(path);
-  const sub = new TrickleSubscriber(url, { start: 0, waitForChannel: 60_000, signal });
+  const sub = new TrickleSubscriber(url, { start: 0, waitForChannel: o.waitForChannelMs ?? 60_000, ...(o.signal ? { signal: o.signal } : {}) });
   out.done = (async () => {
     try {
       for await (const seg of sub) {
@@ -33,20 +43,22 @@ export function recordOutput(url: string, path: string, signal: AbortSignal): Ou
           for await (const chunk of seg.body) {
             if (first) {
               out.seqs.push(seg.seq);
-              out.at.push(Date.now());
-              out.offsets.push(bytes);
+              out.at.push(clock());
+              out.offsets.push(out.bytes);
               first = false;
             }
-            bytes += chunk.length;
+            out.bytes += chunk.length;
             if (!file.write(chunk)) await new Promise<void>((r) => file.once('drain', () => r()));
           }
         } catch {
           // a segment cut short (its writer died): keep what arrived
         }
+        out.segments++;
       }
     } catch {
-      // aborted
+      // aborted or failed: what arrived is what we check
     } finally {
+      out.endReason = sub.endReason;
       await new Promise<void>((r) => file.end(() => r()));
     }
   })();

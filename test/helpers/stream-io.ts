@@ -1,9 +1,9 @@
 // Media in and out of a running stream over real trickle: a clip published in real time (one
 // segment per GOP, its bytes spread over its duration), and an output channel read to a file
 // with the arrival time of every segment. Both stop on an AbortSignal or at their natural end.
-import { createWriteStream } from 'node:fs';
 import { segmentFile } from '../../src/media/segmenter.ts';
-import { TricklePublisher, TrickleSubscriber } from '../../src/transport/trickle/index.ts';
+import { TricklePublisher } from '../../src/transport/trickle/index.ts';
+import { recordOutput } from './output-record.ts';
 
 export interface PublishOptions {
   signal?: AbortSignal;
@@ -77,32 +77,7 @@ export interface Collected {
 
 /** Reads every segment of `url` from seq 0 into `path` until the channel closes or `signal` aborts. */
 export async function collectOutput(url: string, path: string, o: { signal?: AbortSignal; waitForChannelMs?: number } = {}): Promise<Collected> {
-  const sub = new TrickleSubscriber(url, { start: 0, waitForChannel: o.waitForChannelMs ?? 60_000, ...(o.signal ? { signal: o.signal } : {}) });
-  const out = createWriteStream(path);
-  const firstByteAt: number[] = [];
-  let segments = 0;
-  let bytes = 0;
-  try {
-    for await (const seg of sub) {
-      let first = true;
-      try {
-        for await (const chunk of seg.body) {
-          if (first) {
-            firstByteAt.push(performance.now());
-            first = false;
-          }
-          bytes += chunk.length;
-          if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-        }
-      } catch {
-        // a truncated segment (the worker died mid-segment): keep what arrived
-      }
-      segments++;
-    }
-  } catch {
-    // aborted or failed: what arrived is what we check
-  } finally {
-    await new Promise<void>((r) => out.end(() => r()));
-  }
-  return { path, segments, bytes, firstByteAt, endReason: sub.endReason };
+  const r = recordOutput(url, path, { ...o, clock: () => performance.now() });
+  await r.done;
+  return { path, segments: r.segments, bytes: r.bytes, firstByteAt: r.at, endReason: r.endReason };
 }
