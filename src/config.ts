@@ -219,6 +219,16 @@ export const ActorConfigSchema = z.object({
    *  replacement takes a core for that long, which on a small node makes its other streams drop
    *  frames. Worth 1-2 on nodes with cores to spare. */
   spareWorkers: z.number().int().min(0).max(16).default(0),
+  /** A worker process's V8 young generation: each of its two semi-spaces at most this many MiB
+   *  (--max-semi-space-size). V8 grows them to 16 MiB under a worker's allocation; then every young
+   *  collection counted the new space against the old generation's headroom and started a full
+   *  marking pass (measured: two a second), and the spaces held 32 MiB. 1 MiB: cheap, frequent
+   *  young collections and no such passes. */
+  workerSemiSpaceMiB: z.number().int().min(1).max(64).default(1),
+  /** glibc malloc arenas in a worker process (MALLOC_ARENA_MAX). Each thread that allocates would
+   *  otherwise get its own (up to 8 per core), each holding freed memory of its own; a worker's
+   *  threads allocate little, so one arena costs nothing measurable. 0: glibc's default. */
+  workerMallocArenas: z.number().int().min(0).max(64).default(1),
 });
 
 export const RunnerConfigSchema = z.object({

@@ -181,7 +181,9 @@ export async function startService(dir: string, workspace: string, maxStreams: n
   const tricklePort = await freePort();
   // The bench looks for the count where real time breaks: the node's measured capacity must not refuse first.
   const cfgPath = join(dir, `serve-${tag}.json`);
-  writeFileSync(cfgPath, JSON.stringify({ cluster: { cpuTarget: 16 } }));
+  // SF_GLASS_CONFIG: more of the node's config (JSON), to measure a setting against its default.
+  const extra = JSON.parse(process.env.SF_GLASS_CONFIG ?? '{}') as Record<string, Record<string, unknown>>;
+  writeFileSync(cfgPath, JSON.stringify({ ...extra, cluster: { cpuTarget: 16, ...extra.cluster } }));
   // prettier-ignore
   const args = ['serve', '--port', '0', '--trickle-port', String(tricklePort), '--host', '127.0.0.1',
     '--workspace', workspace, '--max-streams', String(maxStreams), '--node-id', `glass-${tag}`, '--config', cfgPath, ...extraArgs];

@@ -4,6 +4,7 @@
 // calls for one key share one fork, so the prompt workers of a stream land in one process.
 import { fork, type ChildProcess } from 'node:child_process';
 import { workerConfig, type Config } from '../config.ts';
+import { V8_TRANSFER_FLAGS } from '../free-buffer.ts';
 import type { Logger } from '../log.ts';
 import { BusError, type Bus, type BusSubscription } from '../transport/bus.ts';
 import { bridgeChild, type ChildBridge } from '../transport/local/bridge-parent.ts';
@@ -14,6 +15,11 @@ import { AbortedError, RuntimeError, WorkerGoneError, WorkerReplyError } from '.
 
 /** tsx resolved from this package, not from the working directory (a node started elsewhere still forks). */
 const TSX_LOADER = import.meta.resolve('tsx');
+
+/** The V8 flags a worker process runs with (see ActorConfig.workerSemiSpaceMiB and free-buffer.ts). */
+function workerV8Flags(config: Config): string[] {
+  return [`--max-semi-space-size=${config.actors.workerSemiSpaceMiB}`, ...V8_TRANSFER_FLAGS];
+}
 
 export interface ExitInfo {
   code: number | null;
@@ -187,13 +193,14 @@ export class WorkerProcesses {
       SF_NODE_ID: config.nodeId,
       SF_CONFIG: JSON.stringify(workerConfig(config)),
     };
+    if (config.actors.workerMallocArenas > 0) env.MALLOC_ARENA_MAX = String(config.actors.workerMallocArenas);
     if (config.bus.natsUrl) env.SF_NATS_URL = config.bus.natsUrl;
     else delete env.SF_NATS_URL;
     const entry = this.opts.entry ?? (await workerBundle());
     // Subscribed before the fork, so the process's one `ready` cannot be missed.
     const ready = bus.subscribe(subjects.procReady(procId));
     const child = fork(entry, [], {
-      execArgv: this.opts.entry ? ['--import', TSX_LOADER] : [],
+      execArgv: [...workerV8Flags(config), ...(this.opts.entry ? ['--import', TSX_LOADER] : [])],
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

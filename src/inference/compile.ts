@@ -12,6 +12,7 @@
 // all-float32 path; both give the same output bytes (test/graph-bytes.test.ts).
 import ort from 'onnxruntime-node';
 import { defaultConfig, type InferenceConfig } from '../config.ts';
+import { freeNow } from '../free-buffer.ts';
 import { rootLogger, type Logger } from '../log.ts';
 import { GraphBuilder } from './onnx/builder.ts';
 import { bytesToImage, frameToImage, imageToFrame, storesAsIs, type ImageValue } from './onnx/image.ts';
@@ -110,11 +111,10 @@ export class CompiledGraph implements FrameGraph, Releasable {
   /**
    * Runs one RGB24 frame. Calls are served in order, one at a time. The result may be `rgb` itself
    * (a prompt that gives the frame back unchanged); or `out`, when given and of the output's size:
-   * the output is copied into it and onnxruntime's own output buffer is dropped at once; otherwise
-   * it owns its buffer. onnxruntime-node (1.30) makes a new buffer for every output, even when given
-   * a pre-allocated one to write into (it writes there, then still answers a copy: measured slower).
-   * Kept for the length of an encode, that buffer outlives a young-generation GC and is only freed by
-   * a full one: at 768 KiB a frame those came every 15 frames. Copied out and dropped, it dies young.
+   * the output is copied into it; otherwise it owns its buffer. onnxruntime-node (1.30) makes a new
+   * buffer for every output, even when given a pre-allocated one to write into (it writes there, then
+   * still answers a copy: measured slower). Every such buffer not answered (the output once copied
+   * out, every intermediate) is freed when the run ends (freeNow), not left for a collection.
    */
   run(rgb: Uint8Array, out?: Uint8Array): Promise<{ data: Uint8Array; width: number; height: number }> {
     const next = this.queue.then(() => this.runNow(rgb, out));
@@ -131,13 +131,18 @@ export class CompiledGraph implements FrameGraph, Releasable {
     // The frame goes into onnxruntime as it is (a tensor over the caller's bytes, no copy).
     const values = new Map<string, ort.Tensor>();
     values.set(FRAME, new ort.Tensor('uint8', rgb, [height, width, 3]));
+    // Every onnxruntime output is a new buffer of this run's own: freed at the end unless answered.
+    const made: ArrayBufferView[] = [];
     for (const s of this.stages) {
       try {
         if (s.kind === 'onnx') {
           const feeds: Record<string, ort.Tensor> = {};
           for (const name of s.session!.inputNames) feeds[name] = values.get(s.feeds.get(name)!)!;
           const out = await s.session!.run(feeds);
-          for (const [name, key] of s.outputs!) values.set(key, out[name]);
+          for (const [name, key] of s.outputs!) {
+            values.set(key, out[name]);
+            if (ArrayBuffer.isView(out[name].data)) made.push(out[name].data);
+          }
         } else {
           const inputs: Record<string, ort.Tensor> = {};
           for (const [name, key] of Object.entries(s.inputs)) inputs[name] = values.get(key)!;
@@ -151,11 +156,16 @@ export class CompiledGraph implements FrameGraph, Releasable {
     if (this.outKey === FRAME) return { data: rgb, width, height };
     const data = values.get(this.outKey)!.data as Uint8Array;
     values.clear();
-    if (into && into !== rgb && into.length === data.length) {
-      into.set(data);
-      return { data: into, width: this.output.width, height: this.output.height };
+    const copied = into !== undefined && into !== rgb && into.length === data.length;
+    if (copied) into.set(data);
+    const keep = new Set<ArrayBufferLike>([rgb.buffer]);
+    if (!copied) keep.add(data.buffer);
+    for (const v of made) {
+      if (keep.has(v.buffer)) continue;
+      keep.add(v.buffer);
+      freeNow(v);
     }
-    return { data, width: this.output.width, height: this.output.height };
+    return copied ? { data: into!, width: this.output.width, height: this.output.height } : { data, width: this.output.width, height: this.output.height };
   }
 
   dispose(): Promise<void> {

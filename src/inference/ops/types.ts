@@ -39,6 +39,8 @@ export interface HostStep {
   readonly size: Size;
   /** What run() returns (default float). */
   readonly output?: Carried;
+  /** Its inputs are valid only until the graph run ends (onnxruntime's outputs are freed then):
+   *  a step keeps nothing of them past the call. */
   run(images: Record<string, ort.Tensor>): Promise<ort.Tensor>;
   release(): Promise<void>;
 }
