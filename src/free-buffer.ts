@@ -4,7 +4,7 @@
 // them have piled up: that pile sat in every worker's malloc heap, and its collections came with
 // full marking passes (measured: two a second per worker). `ArrayBuffer.prototype.transfer(0)`
 // (ES2024) detaches the buffer and frees its memory now. Node 20's V8 has it behind
-// --harmony-rab-gsab-transfer, which worker processes get (V8_WORKER_FLAGS); where it is absent
+// --harmony-rab-gsab-transfer, which worker processes get (V8_TRANSFER_FLAGS); where it is absent
 // this does nothing and the collector frees the buffer as before.
 type Transferring = ArrayBuffer & { transfer?: (length: number) => ArrayBuffer };
 

@@ -156,16 +156,16 @@ export class CompiledGraph implements FrameGraph, Releasable {
     if (this.outKey === FRAME) return { data: rgb, width, height };
     const data = values.get(this.outKey)!.data as Uint8Array;
     values.clear();
-    const copied = into !== undefined && into !== rgb && into.length === data.length;
-    if (copied) into.set(data);
-    const keep = new Set<ArrayBufferLike>([rgb.buffer]);
-    if (!copied) keep.add(data.buffer);
+    const answer = into && into !== rgb && into.length === data.length ? into : data;
+    if (answer !== data) answer.set(data);
+    // The frame and the answer stay; each other buffer is freed once (outputs may share one).
+    const done = new Set<ArrayBufferLike>([rgb.buffer, answer.buffer]);
     for (const v of made) {
-      if (keep.has(v.buffer)) continue;
-      keep.add(v.buffer);
+      if (done.has(v.buffer)) continue;
+      done.add(v.buffer);
       freeNow(v);
     }
-    return copied ? { data: into!, width: this.output.width, height: this.output.height } : { data, width: this.output.width, height: this.output.height };
+    return { data: answer, width: this.output.width, height: this.output.height };
   }
 
   dispose(): Promise<void> {
