@@ -1,7 +1,10 @@
 // What this node measures it can carry: the CPU its worker processes used over the last interval
 // (utime+stime from /proc) divided among the streams they ran gives the cost of one stream; the
 // node's capacity is how many such streams fit in its share of the cores and of the free memory, at
-// most actors.maxStreams. Until it has run a stream it assumes the configured estimates.
+// most actors.maxStreams. Until it has run a stream it assumes the configured estimates. A stream's
+// cost is learnt only over intervals in which every stream here was steady at both ends: the CPU of
+// a fork, a warmup or a restart is a one-off, and counted per stream it would shrink the capacity
+// of a node that merely starts and stops streams.
 import { readFileSync } from 'node:fs';
 import { availableParallelism, freemem } from 'node:os';
 import type { ClusterConfig } from '../config.ts';
@@ -31,6 +34,7 @@ export interface CapacityReading {
 export class CapacityMeter {
   private last = new Map<number, number>();
   private lastAt = performance.now();
+  private lastSteady = false;
   private streamCpu: number;
   private streamMem: number;
   readonly cores = availableParallelism();
@@ -43,8 +47,9 @@ export class CapacityMeter {
     this.streamMem = cfg.streamMemoryEstimateBytes;
   }
 
-  /** One reading, given the worker pids alive now and how many streams they serve. */
-  sample(pids: number[], streams: number): CapacityReading {
+  /** One reading, given the worker pids alive now, how many streams they serve, and whether every
+   *  one of those streams is steady (running: none spawning, warming up, restarting or stopping). */
+  sample(pids: number[], streams: number, steady: boolean): CapacityReading {
     const now = performance.now();
     const dt = (now - this.lastAt) / 1000;
     this.lastAt = now;
@@ -61,7 +66,9 @@ export class CapacityMeter {
     }
     this.last = next;
     const cpuCores = dt > 0 ? cpu / dt : 0;
-    if (streams > 0 && dt > 0.2) {
+    const learn = steady && this.lastSteady;
+    this.lastSteady = steady;
+    if (learn && streams > 0 && dt > 0.2) {
       // A moving average: one busy second (a start, a fork) does not halve the capacity.
       this.streamCpu = 0.7 * this.streamCpu + 0.3 * Math.max(cpuCores / streams, this.cfg.streamCpuEstimate / 4);
       if (rss > 0) this.streamMem = 0.7 * this.streamMem + 0.3 * (rss / streams);

@@ -84,7 +84,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const fenced = bus.kind === 'nats';
   const startedAt = Date.now();
   let heartbeatAt: number | null = null;
-  let reading: CapacityReading = meter.sample([], 0);
+  let reading: CapacityReading = meter.sample([], 0, true);
   let nodeState: NodeState = 'active';
   let reserved = 0;
   let closing = false;
@@ -160,7 +160,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     if (bus.connection() === 'down' || closing) return;
     const at = Date.now();
     const pids = procs.list({ spares: false }).map((h) => h.pid);
-    reading = meter.sample(pids, activeLocal());
+    const live = [...hosted.values()].filter((s) => !s.isEnded() && !s.isAbandoned);
+    reading = meter.sample(pids, live.length, live.every((s) => s.state() === 'running'));
     const record = selfRecord(at);
     const written = await registry
       .heartbeat(record)
