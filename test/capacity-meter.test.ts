@@ -18,7 +18,7 @@ function burner(): number {
   return child.pid!;
 }
 
-const busyFor = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('capacity meter', () => {
   const cfg = ClusterConfigSchema.parse({ streamCpuEstimate: 0.05 });
@@ -27,9 +27,9 @@ describe('capacity meter', () => {
     const meter = new CapacityMeter(cfg, 1000);
     const pid = burner();
     const first = meter.sample([pid], 1, false);
-    await busyFor(600);
+    await wait(600);
     const mid = meter.sample([pid], 1, true); // warming at the start of this interval
-    await busyFor(600);
+    await wait(600);
     const last = meter.sample([pid], 1, false); // warming at its end
     expect(mid.cpuCores).toBeGreaterThan(0.3); // the burn is seen...
     expect([first.streamCpu, mid.streamCpu, last.streamCpu]).toEqual([0.05, 0.05, 0.05]); // ...not learnt
@@ -39,7 +39,7 @@ describe('capacity meter', () => {
     const meter = new CapacityMeter(cfg, 1000);
     const pid = burner();
     const before = meter.sample([pid], 1, true);
-    await busyFor(600);
+    await wait(600);
     const after = meter.sample([pid], 1, true);
     expect(after.streamCpu).toBeGreaterThan(before.streamCpu * 2);
     expect(after.capacity).toBeLessThan(before.capacity);

@@ -121,7 +121,8 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
   };
   const machine = provideStreamMachine(deps);
 
-  const activeLocal = () => [...hosted.values()].filter((s) => !s.isEnded() && !s.isAbandoned).length;
+  const liveLocal = () => [...hosted.values()].filter((s) => !s.isEnded() && !s.isAbandoned);
+  const activeLocal = () => liveLocal().length;
   const capacity = () => Math.min(config.actors.maxStreams, reading.capacity);
 
   // ---- the node record and the streams broadcast ------------------------------------------------
@@ -160,7 +161,7 @@ export async function createRuntime(opts: RuntimeOptions): Promise<Runtime> {
     if (bus.connection() === 'down' || closing) return;
     const at = Date.now();
     const pids = procs.list({ spares: false }).map((h) => h.pid);
-    const live = [...hosted.values()].filter((s) => !s.isEnded() && !s.isAbandoned);
+    const live = liveLocal();
     reading = meter.sample(pids, live.length, live.every((s) => s.state() === 'running'));
     const record = selfRecord(at);
     const written = await registry
