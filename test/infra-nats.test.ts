@@ -1,6 +1,7 @@
 // infra/'s NATS configs on real nats-servers (each file's own text, with ports, store dirs and route
 // addresses rewritten to ephemeral ones in a temp copy), and infra/nats/ensure-buckets.ts against them.
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -9,6 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { EnsureBucketsError, ensureBuckets } from '../infra/nats/ensure-buckets.ts';
 import { defaultConfig } from '../src/config.ts';
 import { connectNatsBus } from '../src/transport/nats/nats-bus.ts';
+import { isPortTaken, NatsConfError } from '../src/cli/nats-cluster.ts';
 import { startCluster, startFromConf, untilMonitor, type ConfServer, type Jsz } from './helpers/nats-conf.ts';
 import { freePort } from './helpers/ports.ts';
 
@@ -47,6 +49,25 @@ describe('infra/nats/single.conf', () => {
     const e = await (await new Kvm(b).open('infra_single')).get('stream.s1');
     expect(e?.revision).toBe(rev);
     expect(e?.string()).toBe('owner=node-a');
+  });
+});
+
+describe('a port taken between its pick and the bind', () => {
+  it('fails the start with an error that says so (what a start on ephemeral ports picks again on), and leaves nothing running', async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const taken = (holder.address() as AddressInfo).port;
+    try {
+      const err = await startFromConf(infra('nats/single.conf'), { client: taken, monitor: await freePort() }).then(
+        (s) => s.stop().then(() => undefined),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(NatsConfError);
+      expect(isPortTaken(err)).toBe(true);
+      expect(isPortTaken(new NatsConfError('nats-server not ready after 15000 ms'))).toBe(false);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
   });
 });
 

@@ -31,6 +31,17 @@ export class NatsConfError extends Error {
   }
 }
 
+/**
+ * How many times a start on ephemeral ports is made when nats-server cannot bind one: a port picked by
+ * `freePort` can be taken by another process before the server binds it (parallel test files do).
+ */
+export const EPHEMERAL_PORT_ATTEMPTS = 3;
+
+/** Whether a failed start failed because a port was already bound by someone else. */
+export function isPortTaken(err: unknown): boolean {
+  return err instanceof NatsConfError && /address already in use/i.test(err.message);
+}
+
 export interface ConfPorts {
   client: number;
   monitor: number;
@@ -230,6 +241,20 @@ export interface StartClusterOptions {
 
 /** Starts one server per config text, all routed to each other, and waits for routes and a meta leader. */
 export async function startCluster(confs: string[], o: StartClusterOptions = {}): Promise<ConfServer[]> {
+  const anyEphemeral = confs.some((_c, i) => {
+    const want = o.ports?.[i] ?? {};
+    return !want.client || !want.monitor || !want.cluster;
+  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(confs, o);
+    } catch (err) {
+      if (!anyEphemeral || !isPortTaken(err) || attempt >= EPHEMERAL_PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startClusterOnce(confs: string[], o: StartClusterOptions): Promise<ConfServer[]> {
   const ports: ConfPorts[] = [];
   for (let i = 0; i < confs.length; i++) {
     const want = o.ports?.[i] ?? {};

@@ -3,7 +3,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnNatsServer } from '../../src/cli/nats-cluster.ts';
+import { EPHEMERAL_PORT_ATTEMPTS, isPortTaken, spawnNatsServer, type RunningNatsServer } from '../../src/cli/nats-cluster.ts';
 import { freePort } from './ports.ts';
 
 export { spawnNatsServer, type RunningNatsServer } from '../../src/cli/nats-cluster.ts';
@@ -29,14 +29,25 @@ export interface StartNatsServerOptions {
 }
 
 export async function startNatsServer(opts: StartNatsServerOptions = {}): Promise<NatsServerHandle> {
-  const storeDir = await mkdtemp(join(tmpdir(), 'sf-nats-'));
-  const port = await freePort();
+  let storeDir = '';
+  let port = 0;
   const spawnIt = () =>
     spawnNatsServer(['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(opts.args ?? [])], {
       ownedDir: storeDir,
       readyTimeoutMs: opts.readyTimeoutMs,
     });
-  let server = await spawnIt();
+  let server: RunningNatsServer;
+  for (let attempt = 1; ; attempt++) {
+    storeDir = await mkdtemp(join(tmpdir(), 'sf-nats-'));
+    port = await freePort();
+    try {
+      server = await spawnIt();
+      break;
+    } catch (err) {
+      // Another process bound the picked port first: pick again (a failed start removed its store).
+      if (!isPortTaken(err) || attempt >= EPHEMERAL_PORT_ATTEMPTS) throw err;
+    }
+  }
   const handle: NatsServerHandle = {
     url: `nats://127.0.0.1:${port}`,
     port,
