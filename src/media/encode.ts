@@ -223,7 +223,11 @@ export class SegmentEncoder {
       }
       this.lastPts = pts;
       // The converter's frame: x264 copies the picture in during encode(), so it is free again after.
-      await this.encoder!.encode(this.converter.convert(frame, pts, TS_TIME_BASE));
+      // The first frame opens the encoder (off this thread); the rest encode here, on this thread:
+      // a thread-pool round trip per frame cost more CPU than it saved.
+      const yuv = this.converter.convert(frame, pts, TS_TIME_BASE);
+      if (this.result.videoFrames === 0) await this.encoder!.encode(yuv);
+      else this.encoder!.encodeSync(yuv);
       this.result.videoFrames++;
       this.startMuxer();
       this.drainPackets();
@@ -258,8 +262,7 @@ export class SegmentEncoder {
     }
   }
 
-  // x264's work happens in encode() on the thread pool; collecting finished packets and muxing
-  // them (a copy into the TS packetiser) are direct calls, which avoids two round trips a frame.
+  // Collecting finished packets and muxing them (a copy into the TS packetiser) are direct calls.
   private drainPackets(): void {
     for (;;) {
       const pkt = this.encoder!.receiveSync() as Packet | null | undefined;
